@@ -1,0 +1,182 @@
+"""Train the deblocking network on CPU; resumable, logged, checkpointed.
+
+Usage (from the repository root)::
+
+    nohup .venv/bin/python -m export.train --config export/configs/deblock_v1.json > runs/deblock_v1.out 2>&1 &
+
+Writes ``runs/<name>/``: ``last.pt`` (every ``ckpt_minutes`` and at each validation), ``best.pt`` (highest mean
+validation gain, Y and RGB averaged), ``log.jsonl`` and ``config.json``. Restarting the same command resumes
+from ``last.pt``: model, optimiser, scheduler, step and torch RNG are restored, and batches are a function of
+(seed, step), so the schedule (defined by ``total_iters``) continues exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export.colour import to_uint8, ycbcr_to_rgb
+from export.data import CropSampler, SamplerConfig, centre_crop, degrade, list_images, load_rgb, split_holdout
+from export.metrics import psnr, rgb_to_y_matlab
+from export.models import build_model, count_params
+
+VAL_QUALITIES = (10, 20, 30, 40)
+
+
+class Validator:
+    """Colour protocol on grid-aligned centre crops of the held-out train images, JPEG'd once up front."""
+
+    def __init__(self, images: list[np.ndarray], crop: int) -> None:
+        self.clean = [centre_crop(im, crop) for im in images]
+        self.inputs: dict[int, list[np.ndarray]] = {}
+        self.base: dict[int, tuple[float, float]] = {}
+        for q in VAL_QUALITIES:
+            self.inputs[q] = [degrade(c, q, gray=False)[0] for c in self.clean]
+            outs = [to_uint8(ycbcr_to_rgb(x[:3].transpose(1, 2, 0) * 255.0)) for x in self.inputs[q]]
+            self.base[q] = self._scores(outs)
+
+    def _scores(self, outs: list[np.ndarray]) -> tuple[float, float]:
+        y = np.mean([psnr(rgb_to_y_matlab(o), rgb_to_y_matlab(c)) for o, c in zip(outs, self.clean)])
+        rgb = np.mean([psnr(o, c) for o, c in zip(outs, self.clean)])
+        return float(y), float(rgb)
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module) -> dict[str, Any]:
+        model.eval()
+        res: dict[str, Any] = {}
+        gy, grgb = [], []
+        for q in VAL_QUALITIES:
+            outs = []
+            for x in self.inputs[q]:
+                y = model(torch.from_numpy(x)[None])[0].numpy()
+                outs.append(to_uint8(ycbcr_to_rgb(y.transpose(1, 2, 0) * 255.0)))
+            sy, srgb = self._scores(outs)
+            res[f"q{q}"] = {"gain_y": sy - self.base[q][0], "gain_rgb": srgb - self.base[q][1]}
+            gy.append(sy - self.base[q][0])
+            grgb.append(srgb - self.base[q][1])
+        model.train()
+        res["gain_y"], res["gain_rgb"] = float(np.mean(gy)), float(np.mean(grgb))
+        return res
+
+
+def lr_at(step: int, cfg: dict[str, Any]) -> float:
+    """Linear warm-up then cosine decay to ``min_lr`` at ``total_iters`` (defined by iterations, not time)."""
+    s = cfg["schedule"]
+    base, warm, total, lo = cfg["optim"]["lr"], s["warmup_iters"], s["total_iters"], s["min_lr"]
+    if step < warm:
+        return base * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, total - warm))
+    return lo + 0.5 * (base - lo) * (1.0 + math.cos(math.pi * t))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    o = cfg["optim"]
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[o["kind"]]
+    return cls(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"], betas=tuple(o.get("betas", (0.9, 0.999))))
+
+
+def save(path: Path, **state: Any) -> None:
+    """Atomic save (write then rename) so an interrupted save never corrupts last.pt."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def log(fh, **rec: Any) -> None:
+    fh.write(json.dumps(rec) + "\n")
+    fh.flush()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop after this step (smoke tests)")
+    ap.add_argument("--run-dir", type=Path, default=None, help="override runs/<name>")
+    args = ap.parse_args()
+
+    cfg = json.loads(args.config.read_text())
+    torch.set_num_threads(cfg.get("threads", 2))
+    run_dir = args.run_dir or Path("runs") / cfg["name"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    seed = cfg["seed"]
+    torch.manual_seed(seed)
+
+    d = cfg["data"]
+    files = list_images(Path(d["root"]))
+    train_files, val_files = split_holdout(files, d["n_val"], d["split_seed"])
+    t0 = time.time()
+    train_imgs = [load_rgb(f) for f in train_files]
+    val_imgs = [load_rgb(f) for f in val_files]
+    sampler = CropSampler(train_imgs, SamplerConfig(**d["sampler"]), seed)
+    validator = Validator(val_imgs, d["val_crop"])
+
+    model = build_model(cfg["model"])
+    opt = make_optimizer(model, cfg)
+    step, best, wall_prev = 0, -float("inf"), 0.0
+    last = run_dir / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, best, wall_prev = ck["step"], ck["best"], ck["wall_s"]
+        torch.set_rng_state(ck["torch_rng"])
+    fh = open(run_dir / "log.jsonl", "a")
+    log(fh, event="start", step=step, params=count_params(model), n_train=len(train_files),
+        n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
+        val_baseline={f"q{q}": {"y": b[0], "rgb": b[1]} for q, b in validator.base.items()},
+        load_s=round(time.time() - t0, 1), resumed=last.exists())
+
+    s = cfg["schedule"]
+    total, stop = s["total_iters"], min(s["total_iters"], args.max_steps or s["total_iters"])
+    t_start, t_ckpt, losses = time.time(), time.time(), []
+
+    def state(val: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+                "wall_s": wall_prev + time.time() - t_start, "torch_rng": torch.get_rng_state(), "config": cfg,
+                "val": val or {}}
+
+    model.train()
+    while step < stop:
+        lr = lr_at(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, t = sampler.batch(step)
+        loss = torch.nn.functional.mse_loss(model(x), t)
+        opt.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["optim"]["clip_grad_norm"])
+            opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % cfg["log_every"] == 0:
+            log(fh, step=step, loss=float(np.mean(losses)), lr=lr, wall_s=round(wall_prev + time.time() - t_start, 1))
+            losses = []
+        if step % cfg["val_every"] == 0 or step == stop:
+            tv = time.time()
+            val = validator(model)
+            score = 0.5 * (val["gain_y"] + val["gain_rgb"])
+            log(fh, step=step, val=val, val_s=round(time.time() - tv, 1), lr=lr,
+                wall_s=round(wall_prev + time.time() - t_start, 1))
+            if score > best:
+                best = score
+                save(run_dir / "best.pt", **state(val))
+            save(last, **state(val))
+            t_ckpt = time.time()
+        elif time.time() - t_ckpt > 60 * cfg["ckpt_minutes"]:
+            save(last, **state())
+            t_ckpt = time.time()
+    log(fh, event="stop", step=step, total_iters=total, wall_s=round(wall_prev + time.time() - t_start, 1))
+
+
+if __name__ == "__main__":
+    main()

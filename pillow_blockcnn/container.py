@@ -1,0 +1,317 @@
+"""The byte layout of a ``.bcnn`` file: signature, header, chunks, checksums.
+
+This module is pure bytes on purpose: no numpy, no onnxruntime, no Pillow. A
+second decoder can be written from ``docs/FORMAT.md`` alone, and this module is
+the executable form of that document. Everything that looks at pixels lives in
+:mod:`pillow_blockcnn.codec`.
+
+Layout (all integers big-endian)::
+
+    file   = SIGNATURE chunk*            (HEAD first, END last)
+    chunk  = length:u32 type:4 ASCII bytes payload[length] crc32(type+payload):u32
+
+A chunk whose type starts with an upper-case letter is *critical*: a decoder
+that does not know it must refuse the file. Lower-case types are *ancillary*
+and are skipped when unknown (the rule PNG uses).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+__all__ = [
+    "SIGNATURE",
+    "FORMAT_VERSION",
+    "MAX_DIMENSION",
+    "MODES",
+    "BcnnFormatError",
+    "Header",
+    "Container",
+    "read_header",
+    "read_container",
+    "write_container",
+]
+
+#: Eight bytes, PNG-style: a non-ASCII first byte (catches 7-bit transfers),
+#: the name, and CR LF SUB (catch line-ending translation and ``type`` on DOS).
+SIGNATURE = b"\x89BCNN\r\n\x1a"
+#: The version of this document's layout; a decoder refuses a newer one.
+FORMAT_VERSION = 1
+#: Each plane is coded as one baseline JPEG image, whose sides libjpeg caps at 65500.
+MAX_DIMENSION = 65500
+#: Mode code in the header -> Pillow mode, and the number of coded planes of each.
+MODES: dict[int, str] = {1: "L", 3: "RGB", 4: "RGBA"}
+_MODE_CODES = {mode: code for code, mode in MODES.items()}
+#: Chroma subsampling codes, as Pillow's JPEG ``subsampling`` option numbers them.
+SUBSAMPLINGS = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+FLAG_PREDICTED = 0x01
+FLAG_DEBLOCK = 0x02
+_KNOWN_FLAGS = FLAG_PREDICTED | FLAG_DEBLOCK
+
+# Chunk types. Upper-case first letter = critical.
+HEAD = b"HEAD"
+PLANE = b"PLAN"
+ALPHA = b"ALPH"
+END = b"END "
+EXIF = b"exif"
+ICC = b"iccp"
+XMP = b"xmpd"
+_METADATA = {EXIF: "exif", ICC: "icc_profile", XMP: "xmp"}
+
+_CHUNK_HEAD = struct.Struct(">I4s")
+_HEAD_FIXED = struct.Struct(">BIIBBBBB")  # version, width, height, mode, flags, quality, subsampling, n_models
+#: No chunk of a valid file comes near this; it bounds what a reader allocates
+#: before the CRC can be checked (2**31 - 1, as PNG caps its lengths).
+MAX_CHUNK_LENGTH = 2**31 - 1
+_MODEL_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class BcnnFormatError(OSError):
+    """The bytes claim to be .bcnn but break the format: the message says where."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a decoder must know before it touches pixel data."""
+
+    width: int
+    height: int
+    mode: str
+    quality: int
+    subsampling: int = 2
+    predicted: bool = False
+    deblock: bool = False
+    models: tuple[str, ...] = ()
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODE_CODES:
+            raise BcnnFormatError(f"mode {self.mode!r} cannot be stored; .bcnn holds L, RGB or RGBA")
+        if not (1 <= self.width <= 2**32 - 1 and 1 <= self.height <= 2**32 - 1):
+            raise BcnnFormatError(f"image size {self.width}x{self.height} is out of range")
+        if not 1 <= self.quality <= 100:
+            raise BcnnFormatError(f"quality {self.quality} is out of range 1..100")
+        if self.subsampling not in SUBSAMPLINGS:
+            raise BcnnFormatError(f"subsampling code {self.subsampling} is unknown (0, 1 or 2)")
+        if len(self.models) > 255:
+            raise BcnnFormatError("a file can name at most 255 models")
+        for model_id in self.models:
+            raw = model_id.encode("ascii", "replace")
+            if not 1 <= len(raw) <= 64 or not set(raw) <= _MODEL_ID_CHARS:
+                raise BcnnFormatError(f"model id {model_id!r} is not 1..64 of [a-z0-9-_.]")
+
+    @property
+    def planes(self) -> int:
+        """Number of PLAN chunks: one per colour plane (alpha has its own chunk)."""
+        return 1 if self.mode == "L" else 3
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode == "RGBA"
+
+    def to_bytes(self) -> bytes:
+        flags = (FLAG_PREDICTED if self.predicted else 0) | (FLAG_DEBLOCK if self.deblock else 0)
+        out = [
+            _HEAD_FIXED.pack(
+                self.version,
+                self.width,
+                self.height,
+                _MODE_CODES[self.mode],
+                flags,
+                self.quality,
+                self.subsampling,
+                len(self.models),
+            )
+        ]
+        for model_id in self.models:
+            raw = model_id.encode("ascii")
+            out.append(bytes([len(raw)]) + raw)
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> Header:
+        if len(payload) < _HEAD_FIXED.size:
+            raise BcnnFormatError(f"HEAD chunk is {len(payload)} bytes, needs at least {_HEAD_FIXED.size}")
+        version, width, height, mode, flags, quality, subsampling, n_models = _HEAD_FIXED.unpack_from(payload)
+        if version != FORMAT_VERSION:
+            raise BcnnFormatError(
+                f"format version {version} is not supported (this decoder reads version {FORMAT_VERSION}); "
+                "upgrade pillow-blockcnn"
+            )
+        if mode not in MODES:
+            raise BcnnFormatError(f"mode code {mode} is unknown")
+        if flags & ~_KNOWN_FLAGS:
+            raise BcnnFormatError(f"header flags 0x{flags:02x} use bits this decoder does not know")
+        pos = _HEAD_FIXED.size
+        models = []
+        for _ in range(n_models):
+            if pos >= len(payload):
+                raise BcnnFormatError("HEAD chunk ends inside its model list")
+            n = payload[pos]
+            raw = payload[pos + 1 : pos + 1 + n]
+            if len(raw) != n:
+                raise BcnnFormatError("HEAD chunk ends inside a model id")
+            models.append(raw.decode("ascii", "replace"))
+            pos += 1 + n
+        if pos != len(payload):
+            raise BcnnFormatError(f"HEAD chunk has {len(payload) - pos} unexpected trailing bytes")
+        return cls(
+            width=width,
+            height=height,
+            mode=MODES[mode],
+            quality=quality,
+            subsampling=subsampling,
+            predicted=bool(flags & FLAG_PREDICTED),
+            deblock=bool(flags & FLAG_DEBLOCK),
+            models=tuple(models),
+            version=version,
+        )
+
+
+@dataclass
+class Container:
+    """A whole file: the header, the coded planes (opaque here) and metadata."""
+
+    header: Header
+    planes: list[bytes] = field(default_factory=list)
+    alpha: bytes | None = None
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    xmp: bytes | None = None
+
+    def metadata(self) -> dict[str, bytes]:
+        """The metadata present, keyed the way Pillow names it in ``Image.info``."""
+        items = {"exif": self.exif, "icc_profile": self.icc_profile, "xmp": self.xmp}
+        return {key: value for key, value in items.items() if value is not None}
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    if len(payload) > MAX_CHUNK_LENGTH:
+        raise BcnnFormatError(f"{kind.decode()} chunk of {len(payload)} bytes exceeds {MAX_CHUNK_LENGTH}")
+    crc = zlib.crc32(payload, zlib.crc32(kind))
+    return _CHUNK_HEAD.pack(len(payload), kind) + payload + struct.pack(">I", crc)
+
+
+def write_container(container: Container) -> bytes:
+    """Serialise ``container``; metadata goes before pixel data so ``Image.open`` reads it cheaply."""
+    header = container.header
+    if len(container.planes) != header.planes:
+        raise BcnnFormatError(f"mode {header.mode} needs {header.planes} planes, got {len(container.planes)}")
+    if (container.alpha is not None) != header.has_alpha:
+        raise BcnnFormatError(f"mode {header.mode} {'needs' if header.has_alpha else 'cannot have'} an alpha plane")
+    parts = [SIGNATURE, _chunk(HEAD, header.to_bytes())]
+    for kind, key in _METADATA.items():
+        value = getattr(container, key)
+        if value is not None:
+            parts.append(_chunk(kind, value))
+    parts.extend(_chunk(PLANE, plane) for plane in container.planes)
+    if container.alpha is not None:
+        parts.append(_chunk(ALPHA, container.alpha))
+    parts.append(_chunk(END, b""))
+    return b"".join(parts)
+
+
+def _read_exact(fp: BinaryIO, n: int, what: str) -> bytes:
+    data = fp.read(n)
+    if len(data) != n:
+        raise BcnnFormatError(f"file is truncated: {what} needs {n} bytes, {len(data)} left")
+    return data
+
+
+def _read_chunk(fp: BinaryIO) -> tuple[bytes, bytes]:
+    length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
+    name = kind.decode("latin-1")
+    if not all(0x20 <= c < 0x7F for c in kind) or not kind[:1].isalpha():
+        raise BcnnFormatError(f"chunk type {kind!r} is not a valid chunk name: the file is corrupt")
+    if length > MAX_CHUNK_LENGTH:
+        raise BcnnFormatError(f"{name} chunk claims {length} bytes, more than any valid chunk")
+    payload = _read_exact(fp, length, f"the {name} chunk")
+    (crc,) = struct.unpack(">I", _read_exact(fp, 4, f"the CRC of the {name} chunk"))
+    if crc != zlib.crc32(payload, zlib.crc32(kind)):
+        raise BcnnFormatError(f"{name} chunk fails its CRC-32 check: the file is corrupt")
+    return kind, payload
+
+
+def _check_signature(fp: BinaryIO) -> None:
+    if fp.read(len(SIGNATURE)) != SIGNATURE:
+        raise BcnnFormatError("not a .bcnn file (signature mismatch)")
+
+
+def read_header(fp: BinaryIO) -> tuple[Header, dict[str, bytes]]:
+    """Read the header and the metadata that precedes the pixel data; leave ``fp`` at the first data chunk.
+
+    Pillow calls this from ``Image.open``: it reads no pixel data, so opening a
+    file costs a few hundred bytes of I/O whatever the image size.
+    """
+    _check_signature(fp)
+    kind, payload = _read_chunk(fp)
+    if kind != HEAD:
+        raise BcnnFormatError(f"first chunk is {kind!r}, expected HEAD")
+    header = Header.from_bytes(payload)
+    metadata: dict[str, bytes] = {}
+    while True:
+        start = fp.tell()
+        length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
+        if kind in (PLANE, ALPHA, END) or kind[:1].isupper():
+            fp.seek(start)
+            return header, metadata
+        fp.seek(start)
+        kind, payload = _read_chunk(fp)
+        _store_metadata(metadata, kind, payload)
+
+
+def _store_metadata(metadata: dict[str, bytes], kind: bytes, payload: bytes) -> None:
+    key = _METADATA.get(kind)
+    if key is None:
+        return  # unknown ancillary chunk: skipped, as the format requires
+    if key in metadata:
+        raise BcnnFormatError(f"{kind.decode()} chunk appears twice")
+    metadata[key] = payload
+
+
+def read_container(fp: BinaryIO) -> Container:
+    """Read and validate a whole file; every chunk's CRC is checked, every rule enforced."""
+    header, metadata = read_header(fp)
+    container = Container(header=header)
+    for key, value in metadata.items():
+        setattr(container, key, value)
+    seen_end = False
+    while not seen_end:
+        kind, payload = _read_chunk(fp)
+        name = kind.decode("latin-1")
+        if kind == PLANE:
+            if container.alpha is not None:
+                raise BcnnFormatError("PLAN chunk after the ALPH chunk")
+            if len(container.planes) == header.planes:
+                raise BcnnFormatError(f"more than the {header.planes} PLAN chunks mode {header.mode} has")
+            container.planes.append(payload)
+        elif kind == ALPHA:
+            if not header.has_alpha:
+                raise BcnnFormatError(f"ALPH chunk in a mode {header.mode} file")
+            if container.alpha is not None:
+                raise BcnnFormatError("ALPH chunk appears twice")
+            container.alpha = payload
+        elif kind == END:
+            if payload:
+                raise BcnnFormatError("END chunk must be empty")
+            seen_end = True
+        elif kind == HEAD:
+            raise BcnnFormatError("HEAD chunk appears twice")
+        elif kind[:1].isupper():
+            raise BcnnFormatError(
+                f"unknown critical chunk {name!r}: this file needs a newer pillow-blockcnn to decode"
+            )
+        elif kind in _METADATA:
+            key = _METADATA[kind]
+            if getattr(container, key) is not None:
+                raise BcnnFormatError(f"{name} chunk appears twice")
+            setattr(container, key, payload)
+    if len(container.planes) != header.planes:
+        raise BcnnFormatError(f"file has {len(container.planes)} PLAN chunks, mode {header.mode} needs {header.planes}")
+    if header.has_alpha and container.alpha is None:
+        raise BcnnFormatError("RGBA file has no ALPH chunk")
+    return container

@@ -1,0 +1,85 @@
+"""Whole-image encode and decode: the codec plus the models a file names.
+
+The codec (:mod:`.codec`) takes a predictor object and knows nothing of model
+files; the registry (:mod:`.runtime`) knows model files and nothing of images.
+This module joins them: it picks the packaged models for new files and
+resolves the ids stored in a file back to models, refusing a file whose models
+this installation lacks rather than decoding different pixels.
+
+Header ``models`` order: the prediction models first, then the deblocking
+model when the deblock flag is set (``docs/FORMAT.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import codec, runtime
+from .container import Container, Header
+from .predictor import BlockPredictor
+
+__all__ = ["encode_pixels", "decode_pixels", "resolve_models"]
+
+
+def _choose(task: str, wanted: bool | None, option: str) -> runtime.ModelInfo | None:
+    model = runtime.default_model(task)
+    if wanted is None:
+        return model
+    if not isinstance(wanted, bool):
+        raise ValueError(f"{option} must be True, False or None (automatic), got {wanted!r}")
+    if wanted and model is None:
+        raise ValueError(
+            f"{option}=True needs a {task} model, and this installation of pillow-blockcnn ships none; "
+            f"save with {option}=False"
+        )
+    return model if wanted else None
+
+
+def _predictor(models: tuple[str, ...]) -> BlockPredictor:
+    for model_id in models:
+        runtime.model_info(model_id)  # raises ModelError naming a model this installation lacks
+    raise runtime.ModelError(f"no block predictor for models {models} in this installation of pillow-blockcnn")
+
+
+def resolve_models(header: Header) -> tuple[tuple[str, ...], str | None]:
+    """Split ``header.models`` into (prediction model ids, deblocking model id)."""
+    if header.deblock:
+        if not header.models:
+            raise runtime.ModelError("file asks for deblocking but names no deblocking model")
+        return header.models[:-1], header.models[-1]
+    return header.models, None
+
+
+def encode_pixels(
+    pixels: np.ndarray,
+    mode: str,
+    quality: int,
+    *,
+    subsampling: int = 2,
+    predict: bool | None = None,
+    deblock: bool | None = None,
+) -> codec.EncodedImage:
+    """Encode with the packaged models; ``None`` means "use one if this installation has it"."""
+    predict_model = _choose("predict", predict, "predict")
+    deblock_model = _choose("deblock", deblock, "deblock")
+    predictor = _predictor((predict_model.id,)) if predict_model is not None else None
+    return codec.encode(
+        pixels,
+        mode,
+        quality,
+        subsampling=subsampling,
+        predictor=predictor,
+        deblock_model=deblock_model.id if deblock_model is not None else None,
+    )
+
+
+def decode_pixels(parsed: Container, *, deblock: bool = True) -> np.ndarray:
+    """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it."""
+    header = parsed.header
+    predict_ids, deblock_id = resolve_models(header)
+    predictor = _predictor(predict_ids) if header.predicted else None
+    pixels = codec.decode(parsed, predictor)
+    if deblock_id is not None and deblock:
+        runtime.model_info(deblock_id)
+        raise runtime.ModelError(f"no deblocking model {deblock_id!r} in this installation of pillow-blockcnn")
+    return pixels

@@ -1,0 +1,80 @@
+"""The block-prediction interface and the wavefront order the codec visits blocks in.
+
+A predictor sees, for each 8x8 block, the 24x24 window centred on it in the
+*reconstructed* plane. Only the four causal neighbours (above-left, above,
+above-right, left) are filled; the block itself, its right neighbour and the
+row below are zero, because the decoder does not have them yet. Outside the
+plane the window is zero too, and ``available`` says which neighbours exist.
+
+Blocks in one anti-diagonal front ``t = bx + 2 * by`` depend only on earlier
+fronts (the above-right neighbour of ``(by, bx)`` lies on front ``t - 1``), so
+each front is one batched call: the result equals raster order.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["BlockPredictor", "NullPredictor", "wavefronts", "gather_contexts", "CONTEXT", "BLOCK"]
+
+BLOCK = 8
+CONTEXT = 3 * BLOCK
+
+
+@runtime_checkable
+class BlockPredictor(Protocol):
+    """Anything that turns causal contexts into block predictions, deterministically.
+
+    ``model_ids`` names the models a decoder needs to repeat the prediction;
+    the file stores them. ``predict`` must return uint8: rounding to integers
+    is what keeps tiny floating-point differences between machines from
+    drifting through the closed loop.
+    """
+
+    model_ids: tuple[str, ...]
+
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+        """``contexts`` ``[N, 24, 24]`` uint8, ``available`` ``[N, 4]`` bool -> ``[N, 8, 8]`` uint8."""
+        ...
+
+
+class NullPredictor:
+    """Predicts mid-grey everywhere: the residual is the block, so coding is plain JPEG."""
+
+    model_ids: tuple[str, ...] = ()
+
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+        return np.full((contexts.shape[0], BLOCK, BLOCK), 128, dtype=np.uint8)
+
+
+def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Block coordinates ``(by, bx)`` of each front, in decoding order."""
+    fronts = []
+    for t in range(blocks_x + 2 * (blocks_y - 1)):
+        by = np.arange(max(0, (t - blocks_x + 2) // 2), min(blocks_y - 1, t // 2) + 1)
+        bx = t - 2 * by
+        fronts.append((by, bx))
+    return fronts
+
+
+_OFFSETS = np.arange(CONTEXT)
+# Causal part of the window: the top block row and the left block of the middle row.
+_CAUSAL = np.zeros((CONTEXT, CONTEXT), dtype=bool)
+_CAUSAL[:BLOCK, :] = True
+_CAUSAL[BLOCK : 2 * BLOCK, :BLOCK] = True
+
+
+def gather_contexts(recon: np.ndarray, by: np.ndarray, bx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Windows around blocks ``(by, bx)`` of ``recon``, a plane with an 8-pixel zero border on every side.
+
+    Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
+    """
+    blocks_x = (recon.shape[1] - 2 * BLOCK) // BLOCK
+    rows = (BLOCK * by)[:, None] + _OFFSETS[None, :]
+    cols = (BLOCK * bx)[:, None] + _OFFSETS[None, :]
+    contexts = recon[rows[:, :, None], cols[:, None, :]] * _CAUSAL
+    top, left, right = by > 0, bx > 0, bx < blocks_x - 1
+    available = np.stack([top & left, top, top & right, left], axis=1)
+    return contexts.astype(np.uint8), available

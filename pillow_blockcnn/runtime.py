@@ -1,0 +1,122 @@
+"""onnxruntime sessions and the registry of packaged models.
+
+This is the only module that imports onnxruntime, and it does so lazily, so
+``import pillow_blockcnn`` (which every Pillow-based app pays for) stays cheap.
+A model is known by a stable id listed in ``models/manifest.json`` with its
+file name and sha256. Only those files are ever loaded, from inside the
+package, after their hash is checked: nothing in a .bcnn file can make the
+decoder read a path, a URL or arbitrary ONNX.
+
+Sessions are built once per (model, providers, threads) and shared:
+``InferenceSession.run`` is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from . import __version__, options
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["ModelInfo", "ModelError", "models", "model_info", "default_model", "session", "providers"]
+
+
+class ModelError(OSError):
+    """A model a file needs is missing from this installation, or its file is damaged."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One manifest entry: what the model does, where it came from, how well it measured."""
+
+    id: str
+    task: str
+    file: str
+    sha256: str
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@lru_cache(maxsize=1)
+def _manifest() -> dict[str, ModelInfo]:
+    path = resources.files(__package__) / "models" / "manifest.json"
+    entries = json.loads(path.read_text(encoding="utf-8"))["models"]
+    known = {}
+    for entry in entries:
+        entry = dict(entry)
+        info = ModelInfo(
+            id=entry.pop("id"), task=entry.pop("task"), file=entry.pop("file"), sha256=entry.pop("sha256"), details=entry
+        )
+        known[info.id] = info
+    return known
+
+
+def models(task: str | None = None) -> list[ModelInfo]:
+    """The packaged models, optionally only those for ``task`` ("deblock" or "predict")."""
+    return [m for m in _manifest().values() if task is None or m.task == task]
+
+
+def model_info(model_id: str) -> ModelInfo:
+    try:
+        return _manifest()[model_id]
+    except KeyError:
+        raise ModelError(
+            f"model {model_id!r} is not part of pillow-blockcnn {__version__}; "
+            "the file was written by another version: install the pillow-blockcnn release that ships it"
+        ) from None
+
+
+def default_model(task: str) -> ModelInfo | None:
+    """The model new files use for ``task``: the last one listed, or None when none is packaged."""
+    candidates = models(task)
+    return candidates[-1] if candidates else None
+
+
+@lru_cache(maxsize=None)
+def _model_bytes(model_id: str) -> bytes:
+    info = model_info(model_id)
+    data = (resources.files(__package__) / "models" / info.file).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != info.sha256:
+        raise ModelError(f"model file {info.file} is damaged (sha256 {digest[:12]}…, manifest {info.sha256[:12]}…)")
+    return data
+
+
+def providers() -> tuple[str, ...]:
+    """Providers sessions are built with: the configured ones, else CUDA when onnxruntime offers it, then CPU."""
+    import onnxruntime as ort
+
+    if options.PROVIDERS is not None:
+        return options.PROVIDERS
+    available = ort.get_available_providers()
+    return tuple(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available)
+
+
+_lock = threading.Lock()
+_sessions: dict[tuple[str, tuple[str, ...], int], onnxruntime.InferenceSession] = {}
+
+
+def session(model_id: str) -> onnxruntime.InferenceSession:
+    """The shared session for ``model_id`` under the current provider and thread options."""
+    import onnxruntime as ort
+
+    wanted = providers()
+    key = (model_id, wanted, options.THREADS)
+    with _lock:
+        cached = _sessions.get(key)
+        if cached is not None:
+            return cached
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.THREADS
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(_model_bytes(model_id), sess_options=so, providers=list(wanted))
+        _sessions[key] = sess
+        return sess
