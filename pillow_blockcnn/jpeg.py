@@ -19,7 +19,7 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 __all__ = [
     "JpegPlaneError",
@@ -144,7 +144,14 @@ def decode_plane(payload: bytes, width: int, height: int, qtable: list[int]) -> 
     (n,) = struct.unpack_from(">H", payload)
     if len(payload) < 2 + n:
         raise JpegPlaneError("coded plane is shorter than its Huffman tables")
-    data = _rebuild_jpeg(payload[2 : 2 + n], payload[2 + n :], width, height, qtable)
+    scan = payload[2 + n :]
+    blocks = (width // 8) * (height // 8)
+    # Every block costs at least two Huffman bits (DC difference, end of block),
+    # so a scan shorter than blocks / 4 bytes cannot be whole. Checked before
+    # libjpeg allocates the plane: a tiny file cannot claim a huge image.
+    if 4 * len(scan) < blocks and not ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise JpegPlaneError(f"coded plane is truncated: {len(scan)} bytes cannot hold {blocks} blocks")
+    data = _rebuild_jpeg(payload[2 : 2 + n], scan, width, height, qtable)
     try:
         with warnings.catch_warnings(), Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             warnings.simplefilter("ignore")

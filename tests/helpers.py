@@ -1,0 +1,26 @@
+"""Test helpers shared across test modules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class MeanEdgePredictor:
+    """A deterministic, non-learned predictor: the mean of the pixels bordering the block above and to the left.
+
+    It exercises the closed loop exactly as a learned model would (contexts in,
+    uint8 blocks out) without needing a model file.
+    """
+
+    model_ids: tuple[str, ...] = ("test-mean-edge",)
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+        self.calls.append(len(contexts))
+        top = contexts[:, 7, 8:16].astype(np.int64).sum(axis=1) * available[:, 1]
+        left = contexts[:, 8:16, 7].astype(np.int64).sum(axis=1) * available[:, 3]
+        n = 8 * (available[:, 1].astype(np.int64) + available[:, 3])
+        mean = np.where(n > 0, (top + left + n // 2) // np.maximum(n, 1), 128)
+        return np.broadcast_to(mean[:, None, None], (len(contexts), 8, 8)).astype(np.uint8)
