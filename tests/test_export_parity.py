@@ -6,12 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
+import torch
 
-torch = pytest.importorskip("torch")  # the test extra installs torch; never silently skipped there
-
-from export.export_onnx import export_model, make_session, parity_check  # noqa: E402
-from export.models import BlockCNN, BlockUNet  # noqa: E402
+from export.export_onnx import export_model, make_session, parity_check
+from export.models import BlockCNN, BlockUNet
 
 
 def _random_unet() -> BlockUNet:
