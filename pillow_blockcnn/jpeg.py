@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -153,8 +152,7 @@ def decode_plane(payload: bytes, width: int, height: int, qtable: list[int]) -> 
         raise JpegPlaneError(f"coded plane is truncated: {len(scan)} bytes cannot hold {blocks} blocks")
     data = _rebuild_jpeg(payload[2 : 2 + n], scan, width, height, qtable)
     try:
-        with warnings.catch_warnings(), Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
-            warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             im.load()
             if im.mode != "L" or im.size != (width, height):
                 raise JpegPlaneError(f"coded plane decodes to {im.mode} {im.size}, expected L {(width, height)}")
