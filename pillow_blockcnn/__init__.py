@@ -13,9 +13,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import options
+from .artifacts import deblock
 from .container import BcnnFormatError
+from .runtime import ModelError
 
-__all__ = ["__version__", "register_bcnn_opener", "BcnnFormatError"]
+__all__ = ["__version__", "register_bcnn_opener", "deblock", "BcnnFormatError", "ModelError"]
 
 
 def _register_imageio() -> None:

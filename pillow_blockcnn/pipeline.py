@@ -16,6 +16,7 @@ import numpy as np
 
 from . import codec, runtime
 from .container import Container, Header
+from .deblocking import deblock_array
 from .predictor import BlockPredictor
 
 __all__ = ["encode_pixels", "decode_pixels", "resolve_models"]
@@ -80,6 +81,9 @@ def decode_pixels(parsed: Container, *, deblock: bool = True) -> np.ndarray:
     predictor = _predictor(predict_ids) if header.predicted else None
     pixels = codec.decode(parsed, predictor)
     if deblock_id is not None and deblock:
-        runtime.model_info(deblock_id)
-        raise runtime.ModelError(f"no deblocking model {deblock_id!r} in this installation of pillow-blockcnn")
+        if runtime.model_info(deblock_id).task != "deblock":
+            raise runtime.ModelError(f"model {deblock_id!r} named for deblocking is a {runtime.model_info(deblock_id).task} model")
+        colour = pixels[..., :3] if header.has_alpha else pixels
+        restored = deblock_array(np.ascontiguousarray(colour), header.quality, deblock_id)
+        pixels = np.dstack([restored, pixels[..., 3]]) if header.has_alpha else restored
     return pixels

@@ -26,7 +26,7 @@ from . import __version__, options
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["ModelInfo", "ModelError", "models", "model_info", "default_model", "session", "providers"]
+__all__ = ["ModelInfo", "ModelError", "models", "model_info", "default_model", "session", "providers", "clear_sessions"]
 
 
 class ModelError(OSError):
@@ -79,10 +79,13 @@ def default_model(task: str) -> ModelInfo | None:
     return candidates[-1] if candidates else None
 
 
-@lru_cache(maxsize=None)
+def _read_packaged(file: str) -> bytes:
+    return (resources.files(__package__) / "models" / file).read_bytes()
+
+
 def _model_bytes(model_id: str) -> bytes:
     info = model_info(model_id)
-    data = (resources.files(__package__) / "models" / info.file).read_bytes()
+    data = _read_packaged(info.file)
     digest = hashlib.sha256(data).hexdigest()
     if digest != info.sha256:
         raise ModelError(f"model file {info.file} is damaged (sha256 {digest[:12]}…, manifest {info.sha256[:12]}…)")
@@ -118,5 +121,16 @@ def session(model_id: str) -> onnxruntime.InferenceSession:
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         sess = ort.InferenceSession(_model_bytes(model_id), sess_options=so, providers=list(wanted))
+        # onnxruntime falls back to CPU with only a log line when CUDA fails to load. In automatic mode
+        # that fallback is what we want; providers the user asked for by name must really run.
+        missing = [p for p in wanted if p not in sess.get_providers()]
+        if missing and options.PROVIDERS is not None:
+            raise ModelError(f"onnxruntime could not start providers {missing} (it runs {sess.get_providers()})")
         _sessions[key] = sess
         return sess
+
+
+def clear_sessions() -> None:
+    """Drop cached sessions (after changing providers or threads they are rebuilt on next use)."""
+    with _lock:
+        _sessions.clear()

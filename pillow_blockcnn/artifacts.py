@@ -1,0 +1,59 @@
+"""``deblock()``: JPEG artifact removal for Pillow images, the public face of :mod:`.deblocking`."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from . import runtime
+from .deblocking import deblock_array, estimate_quality
+
+__all__ = ["deblock"]
+
+_ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
+
+
+def _quality_of(image: Image.Image) -> int:
+    tables = getattr(image, "quantization", None)
+    if tables:
+        return estimate_quality(list(tables[min(tables)]))
+    if isinstance(image.info.get("quality"), int):
+        return image.info["quality"]
+    raise ValueError(
+        "the JPEG quality of this image is unknown (it carries no quantisation tables): pass quality=1..100"
+    )
+
+
+def deblock(image: Image.Image, quality: int | None = None, *, model: str | None = None) -> Image.Image:
+    """Remove JPEG blocking and ringing; returns a new image of the same mode and size.
+
+    ``quality`` is the JPEG quality the image was saved with; when omitted it
+    is estimated from the image's quantisation tables (``image.quantization``,
+    present on images opened from JPEG files). Modes L and RGB are restored;
+    RGBA and LA keep their alpha unchanged. ``model`` picks a packaged
+    deblocking model by id (default: the newest).
+    """
+    if image.mode not in ("L", "RGB", *_ALPHA_MODES):
+        raise ValueError(f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first")
+    if quality is None:
+        quality = _quality_of(image)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer 1..100, got {quality!r}")
+    if model is None:
+        default = runtime.default_model("deblock")
+        if default is None:
+            raise runtime.ModelError("this installation of pillow-blockcnn ships no deblocking model")
+        model = default.id
+    elif runtime.model_info(model).task != "deblock":
+        raise ValueError(f"model {model!r} is not a deblocking model")
+    pixels = np.asarray(image)
+    colour_mode = _ALPHA_MODES.get(image.mode, image.mode)
+    colour = pixels[..., :-1] if image.mode in _ALPHA_MODES else pixels
+    if colour_mode == "L" and colour.ndim == 3:
+        colour = colour[..., 0]
+    restored = deblock_array(np.ascontiguousarray(colour), int(quality), model)
+    if image.mode in _ALPHA_MODES:
+        restored = np.dstack([restored, pixels[..., -1]])
+    result = Image.fromarray(restored, image.mode)
+    result.info = dict(image.info)
+    return result

@@ -1,0 +1,80 @@
+"""JPEG artifact removal on numpy images with a packaged deblocking model.
+
+The model (``export/models.py::BlockUNet``) takes ``[N, 4, H, W]``: full-range
+JFIF Y, Cb, Cr scaled to 0..1 and a constant quality plane (quality / 100),
+with H and W multiples of 8 and the JPEG block grid at (0, 0); it returns the
+restored Y, Cb, Cr. Large images go through in overlapping tiles whose
+positions depend only on the image size, so memory stays bounded and the
+result does not depend on anything but the pixels, the quality and the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import runtime
+from .colour import rgb_to_ycbcr_float, ycbcr_to_rgb_float
+
+__all__ = ["deblock_array", "estimate_quality", "TILE", "HALO"]
+
+#: Images up to TILE x TILE pixels run in one pass; larger ones in TILE tiles.
+TILE = 1024
+#: Context each tile borrows from its neighbours (a multiple of 8, so tiles keep the block grid).
+HALO = 64
+_MULTIPLE = 8
+
+
+def estimate_quality(luma_table: list[int] | np.ndarray) -> int:
+    """The IJG quality whose luminance table is nearest to ``luma_table`` (natural order)."""
+    from .jpeg import quant_table
+
+    table = np.asarray(luma_table, dtype=np.int64).ravel()
+    if table.size != 64:
+        raise ValueError(f"a quantisation table has 64 entries, got {table.size}")
+    errors = [np.abs(np.asarray(quant_table(q, chroma=False)) - table).sum() for q in range(1, 101)]
+    return int(np.argmin(errors)) + 1
+
+
+def _run(session: object, ycc: np.ndarray, quality: int) -> np.ndarray:
+    """``ycc`` ``[h, w, 3]`` float32 0..255, sides multiples of 8 -> restored ``[h, w, 3]`` float32."""
+    x = np.empty((1, 4, ycc.shape[0], ycc.shape[1]), dtype=np.float32)
+    x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
+    x[0, 3] = quality / 100.0
+    name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+    (y,) = session.run(None, {name: x})  # type: ignore[attr-defined]
+    return y[0].transpose(1, 2, 0) * 255.0
+
+
+def _tiles(length: int) -> list[tuple[int, int]]:
+    """Start and end of each tile's kept part along one axis."""
+    if length <= TILE:
+        return [(0, length)]
+    return [(start, min(start + TILE, length)) for start in range(0, length, TILE)]
+
+
+def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
+    """Restore ``pixels`` (uint8 ``[H, W]`` gray or ``[H, W, 3]`` RGB) decoded from quality ``quality``."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be 1..100, got {quality}")
+    gray = pixels.ndim == 2
+    h, w = pixels.shape[:2]
+    if gray:
+        ycc = np.empty((h, w, 3), dtype=np.float32)
+        ycc[..., 0] = pixels
+        ycc[..., 1:] = 128.0
+    else:
+        ycc = rgb_to_ycbcr_float(pixels)
+    ph, pw = -(-h // _MULTIPLE) * _MULTIPLE, -(-w // _MULTIPLE) * _MULTIPLE
+    padded = np.pad(ycc, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    session = runtime.session(model_id)
+    out = np.empty_like(padded)
+    for y0, y1 in _tiles(ph):
+        for x0, x1 in _tiles(pw):
+            ty0, tx0 = max(0, y0 - HALO), max(0, x0 - HALO)
+            ty1, tx1 = min(ph, y1 + HALO), min(pw, x1 + HALO)
+            restored = _run(session, padded[ty0:ty1, tx0:tx1], quality)
+            out[y0:y1, x0:x1] = restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
+    out = out[:h, :w]
+    if gray:
+        return np.clip(np.rint(out[..., 0]), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(ycbcr_to_rgb_float(out)), 0, 255).astype(np.uint8)

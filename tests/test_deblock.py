@@ -1,0 +1,157 @@
+"""deblock() and deblocking inside .bcnn decoding, through the runtime's model registry.
+
+A tiny random-weight model (exported by the real export path) stands in for the
+packaged one, so these tests check the plumbing, not the model's quality (that
+is what export/evaluate_deblock.py measures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+
+import numpy as np
+import pytest
+import torch  # the train extra: builds the stand-in model through the real export path
+from PIL import Image
+
+import pillow_blockcnn
+from pillow_blockcnn import colour, deblocking, runtime
+
+from .conftest import save_bytes
+
+
+MODEL_ID = "test-deblock"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from export.export_onnx import export_model
+    from export.models import BlockUNet
+
+    torch.manual_seed(0)
+    model = BlockUNet(ch=(8, 8, 8), enc_blocks=(1, 1, 1), dec_blocks=(1, 1)).eval()
+    with torch.no_grad():
+        model.tail.weight.normal_(0, 0.05)  # not the identity it starts as
+    path = export_model(model, tmp_path_factory.mktemp("model") / "tiny.onnx")
+    return model, path.read_bytes()
+
+
+@pytest.fixture
+def registry(monkeypatch, tiny_model):
+    _, data = tiny_model
+    files = {"tiny.onnx": data}
+    entries = {
+        MODEL_ID: runtime.ModelInfo(MODEL_ID, "deblock", "tiny.onnx", hashlib.sha256(data).hexdigest()),
+        "test-damaged": runtime.ModelInfo("test-damaged", "deblock", "tiny.onnx", "0" * 64),
+    }
+    monkeypatch.setattr(runtime, "_manifest", lambda: entries)
+    monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
+    monkeypatch.setattr(runtime, "default_model", lambda task: entries[MODEL_ID] if task == "deblock" else None)
+    runtime.clear_sessions()
+    yield entries
+    runtime.clear_sessions()
+
+
+def _torch_reference(model, rgb: np.ndarray, quality: int) -> np.ndarray:
+    ycc = colour.rgb_to_ycbcr_float(rgb)
+    x = np.concatenate([ycc.transpose(2, 0, 1) / 255.0, np.full((1, *rgb.shape[:2]), quality / 100.0)])[None]
+    with torch.no_grad():
+        y = model(torch.from_numpy(x.astype(np.float32))).numpy()[0].transpose(1, 2, 0) * 255.0
+    return np.clip(np.rint(colour.ycbcr_to_rgb_float(y)), 0, 255).astype(np.uint8)
+
+
+def _jpeg(im: Image.Image, quality: int) -> Image.Image:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality)
+    return Image.open(out)
+
+
+def test_deblock_equals_the_torch_model(registry, tiny_model, sample) -> None:
+    model, _ = tiny_model
+    jpeg = _jpeg(sample.crop((0, 0, 96, 64)), 20)
+    restored = pillow_blockcnn.deblock(jpeg)
+    expected = _torch_reference(model, np.asarray(jpeg), 20)
+    assert np.abs(np.asarray(restored).astype(np.int16) - expected).max() <= 1
+    assert not np.array_equal(np.asarray(restored), np.asarray(jpeg))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA"])
+@pytest.mark.parametrize("size", [(1, 1), (13, 9), (70, 41)])
+def test_modes_and_sizes_are_kept(registry, sample, mode, size) -> None:
+    src = sample.convert(mode).resize(size)
+    src.info["icc_profile"] = b"icc"
+    out = pillow_blockcnn.deblock(src, quality=30)
+    assert (out.mode, out.size) == (mode, size)
+    assert out.info["icc_profile"] == b"icc"
+    if mode in ("RGBA", "LA"):
+        np.testing.assert_array_equal(np.asarray(out)[..., -1], np.asarray(src)[..., -1])
+
+
+def test_quality_is_estimated_from_jpeg_tables(sample) -> None:
+    for quality in (5, 10, 25, 50, 75, 90):
+        with _jpeg(sample, quality) as jpeg:
+            assert deblocking.estimate_quality(jpeg.quantization[0]) == quality
+
+
+def test_unknown_quality_and_bad_modes_are_clear_errors(registry, sample) -> None:
+    with pytest.raises(ValueError, match="pass quality="):
+        pillow_blockcnn.deblock(sample)
+    with pytest.raises(ValueError, match="mode CMYK"):
+        pillow_blockcnn.deblock(sample.convert("CMYK"), quality=20)
+    with pytest.raises(ValueError, match="quality must be"):
+        pillow_blockcnn.deblock(sample, quality=0)
+
+
+def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, sample) -> None:
+    monkeypatch.setattr(deblocking, "TILE", 64)
+    monkeypatch.setattr(deblocking, "HALO", 16)
+    img = sample.crop((0, 0, 150, 99))
+    a = pillow_blockcnn.deblock(img, quality=15)
+    b = pillow_blockcnn.deblock(img, quality=15)
+    assert a.size == img.size
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample) -> None:
+    src = sample.crop((0, 0, 88, 56))
+    data = save_bytes(src, quality=20)  # deblock=None: the packaged model is recommended
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.info["deblock"] and im.info["models"] == (MODEL_ID,)
+        deblocked = np.asarray(im)
+    plain = np.asarray(Image.open(io.BytesIO(save_bytes(src, quality=20, deblock=False))))
+    np.testing.assert_array_equal(deblocked, deblocking.deblock_array(plain, 20, MODEL_ID))
+    try:
+        pillow_blockcnn.register_bcnn_opener(deblock=False)
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), plain)
+    finally:
+        pillow_blockcnn.register_bcnn_opener(deblock=True)
+
+
+def test_a_file_needing_a_missing_model_is_refused_by_name(registry, sample, monkeypatch) -> None:
+    data = save_bytes(sample.crop((0, 0, 16, 16)), quality=20)
+    monkeypatch.setattr(runtime, "_manifest", lambda: {})
+    with pytest.raises(runtime.ModelError, match=f"model '{MODEL_ID}' is not part of pillow-blockcnn"):
+        Image.open(io.BytesIO(data)).load()
+
+
+def test_a_model_file_failing_its_sha256_is_never_loaded(registry, sample) -> None:
+    with pytest.raises(runtime.ModelError, match="damaged"):
+        pillow_blockcnn.deblock(sample, quality=20, model="test-damaged")
+
+
+def test_concurrent_deblocking_matches_serial(registry, sample) -> None:
+    img = sample.crop((0, 0, 120, 80))
+    expected = np.asarray(pillow_blockcnn.deblock(img, quality=25))
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        results.append(np.asarray(pillow_blockcnn.deblock(img, quality=25)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(np.array_equal(r, expected) for r in results)
