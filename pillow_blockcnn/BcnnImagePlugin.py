@@ -42,7 +42,7 @@ class BcnnImageFile(ImageFile.ImageFile):
             msg = "not a .bcnn file"
             raise SyntaxError(msg)
         self.fp.seek(0)
-        header, metadata = container.read_header(self.fp)
+        header, metadata = container.read_header(self.fp, allow_truncated=ImageFile.LOAD_TRUNCATED_IMAGES)
         # Image.open runs the bomb check only after _open; nothing here allocates,
         # but decode-time limits must not be hit before Pillow's own error.
         Image._decompression_bomb_check((header.width, header.height))
@@ -67,14 +67,14 @@ class BcnnImageFile(ImageFile.ImageFile):
             return None
         return self.getexif()._get_merged_dict()
 
-    def _read_container(self) -> container.Container:
+    def _read_container(self, allow_truncated: bool = False) -> container.Container:
         assert self.fp is not None
         self.fp.seek(0)
-        return container.read_container(self.fp)
+        return container.read_container(self.fp, allow_truncated)
 
     def load(self) -> Image.core.PixelAccess | None:
         if not self._decoded and self.fp is not None:
-            parsed = self._read_container()
+            parsed = self._read_container(ImageFile.LOAD_TRUNCATED_IMAGES)
             pixels = pipeline.decode_pixels(parsed, deblock=options.DEBLOCK)
             self._decoded = True
             if self._exclusive_fp:

@@ -155,19 +155,28 @@ def _encode_alpha(alpha: np.ndarray) -> bytes:
     return b"\x00" + zlib.compress(filtered.tobytes(), 9)
 
 
-def _decode_alpha(payload: bytes, height: int, width: int) -> np.ndarray:
-    if payload[:1] != b"\x00":
-        raise BcnnFormatError(f"alpha method {payload[:1]!r} is unknown (expected 0: zlib of row differences)")
+def _decode_alpha(payload: bytes | None, height: int, width: int, truncated: bool) -> np.ndarray:
+    """Inverse of :func:`_encode_alpha`; a truncated file gets opaque pixels where alpha is missing."""
     size = height * width
-    try:
+    raw = b""
+    if payload is None and not truncated:
+        raise BcnnFormatError("RGBA file has no alpha plane")
+    if payload:
+        if payload[:1] != b"\x00":
+            raise BcnnFormatError(f"alpha method {payload[:1]!r} is unknown (expected 0: zlib of row differences)")
         inflater = zlib.decompressobj()
-        raw = inflater.decompress(payload[1:], size)
-    except zlib.error as exc:
-        raise BcnnFormatError(f"alpha plane is corrupt: {exc}") from None
-    if len(raw) != size or inflater.unconsumed_tail or not inflater.eof:
-        raise BcnnFormatError(f"alpha plane holds the wrong number of bytes for {width}x{height}")
-    filtered = np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
-    return np.cumsum(filtered, axis=1, dtype=np.uint8)
+        try:
+            raw = inflater.decompress(payload[1:], size)
+        except zlib.error as exc:
+            if not truncated:
+                raise BcnnFormatError(f"alpha plane is corrupt: {exc}") from None
+        if not truncated and (len(raw) != size or inflater.unconsumed_tail or not inflater.eof):
+            raise BcnnFormatError(f"alpha plane holds the wrong number of bytes for {width}x{height}")
+    filtered = np.zeros(size, dtype=np.uint8)
+    filtered[: len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+    alpha = np.cumsum(filtered.reshape(height, width), axis=1, dtype=np.uint8)
+    alpha.reshape(-1)[len(raw) :] = 255  # truncated: what never arrived is opaque
+    return alpha
 
 
 def encode(
@@ -226,6 +235,20 @@ def encode(
     return EncodedImage(container, reconstruction)
 
 
+def _decode_residual(container: Container, index: int, height: int, width: int) -> np.ndarray:
+    """Plane ``index`` as coded; in a truncated file, what never arrived is mid-grey (a zero residual)."""
+    qtable = _qtable(container.header, index)
+    if index < len(container.planes):
+        try:
+            return jpeg.decode_plane(container.planes[index], width, height, qtable)
+        except jpeg.JpegPlaneError:
+            if not (container.truncated and index == len(container.planes) - 1):
+                raise
+    elif not container.truncated:
+        raise BcnnFormatError(f"plane {index} is missing")
+    return np.full((height, width), 128, dtype=np.uint8)
+
+
 def decode(container: Container, predictor: BlockPredictor | None = None) -> np.ndarray:
     """Pixels of ``container`` before any deblocking, shaped as :func:`encode` takes them.
 
@@ -238,11 +261,11 @@ def decode(container: Container, predictor: BlockPredictor | None = None) -> np.
     if header.predicted and predictor is None:
         raise ValueError("this file is predicted: decode() needs the predictor named in its header")
     planes = []
-    for index, ((h, w), payload) in enumerate(zip(plane_shapes(header), container.planes)):
-        residual = jpeg.decode_plane(payload, w, h, _qtable(header, index))
+    for index, (h, w) in enumerate(plane_shapes(header)):
+        residual = _decode_residual(container, index, h, w)
         planes.append(residual if not header.predicted else _decode_predicted_plane(residual, predictor, index))
     pixels = _merge_planes(planes, header)
     if header.mode == "RGBA":
-        alpha = _decode_alpha(container.alpha or b"", header.height, header.width)
+        alpha = _decode_alpha(container.alpha, header.height, header.width, container.truncated)
         pixels = np.dstack([pixels, alpha])
     return np.ascontiguousarray(pixels)

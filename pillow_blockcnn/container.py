@@ -74,6 +74,15 @@ class BcnnFormatError(OSError):
     """The bytes claim to be .bcnn but break the format: the message says where."""
 
 
+class _ChunkTruncated(BcnnFormatError):
+    """The file ends inside a chunk; ``kind`` and ``partial`` keep what was there."""
+
+    def __init__(self, message: str, kind: bytes | None = None, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.partial = partial
+
+
 @dataclass(frozen=True)
 class Header:
     """What a decoder must know before it touches pixel data."""
@@ -182,6 +191,8 @@ class Container:
     exif: bytes | None = None
     icc_profile: bytes | None = None
     xmp: bytes | None = None
+    #: Set when the file ended early and the reader was asked to keep what was there.
+    truncated: bool = False
 
     def metadata(self) -> dict[str, bytes]:
         """The metadata present, keyed the way Pillow names it in ``Image.info``."""
@@ -215,10 +226,10 @@ def write_container(container: Container) -> bytes:
     return b"".join(parts)
 
 
-def _read_exact(fp: BinaryIO, n: int, what: str) -> bytes:
+def _read_exact(fp: BinaryIO, n: int, what: str, kind: bytes | None = None) -> bytes:
     data = fp.read(n)
     if len(data) != n:
-        raise BcnnFormatError(f"file is truncated: {what} needs {n} bytes, {len(data)} left")
+        raise _ChunkTruncated(f"file is truncated: {what} needs {n} bytes, {len(data)} left", kind, data)
     return data
 
 
@@ -229,8 +240,11 @@ def _read_chunk(fp: BinaryIO) -> tuple[bytes, bytes]:
         raise BcnnFormatError(f"chunk type {kind!r} is not a valid chunk name: the file is corrupt")
     if length > MAX_CHUNK_LENGTH:
         raise BcnnFormatError(f"{name} chunk claims {length} bytes, more than any valid chunk")
-    payload = _read_exact(fp, length, f"the {name} chunk")
-    (crc,) = struct.unpack(">I", _read_exact(fp, 4, f"the CRC of the {name} chunk"))
+    payload = _read_exact(fp, length, f"the {name} chunk", kind)
+    try:
+        (crc,) = struct.unpack(">I", _read_exact(fp, 4, f"the CRC of the {name} chunk"))
+    except _ChunkTruncated as cut:
+        raise _ChunkTruncated(str(cut), kind, payload) from None
     if crc != zlib.crc32(payload, zlib.crc32(kind)):
         raise BcnnFormatError(f"{name} chunk fails its CRC-32 check: the file is corrupt")
     return kind, payload
@@ -241,11 +255,12 @@ def _check_signature(fp: BinaryIO) -> None:
         raise BcnnFormatError("not a .bcnn file (signature mismatch)")
 
 
-def read_header(fp: BinaryIO) -> tuple[Header, dict[str, bytes]]:
+def read_header(fp: BinaryIO, allow_truncated: bool = False) -> tuple[Header, dict[str, bytes]]:
     """Read the header and the metadata that precedes the pixel data; leave ``fp`` at the first data chunk.
 
     Pillow calls this from ``Image.open``: it reads no pixel data, so opening a
-    file costs a few hundred bytes of I/O whatever the image size.
+    file costs a few hundred bytes of I/O whatever the image size. With
+    ``allow_truncated`` a file that ends after the header still opens.
     """
     _check_signature(fp)
     kind, payload = _read_chunk(fp)
@@ -255,12 +270,18 @@ def read_header(fp: BinaryIO) -> tuple[Header, dict[str, bytes]]:
     metadata: dict[str, bytes] = {}
     while True:
         start = fp.tell()
-        length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
-        if kind in (PLANE, ALPHA, END) or kind[:1].isupper():
+        try:
+            length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
+            if kind in (PLANE, ALPHA, END) or kind[:1].isupper():
+                fp.seek(start)
+                return header, metadata
+            fp.seek(start)
+            kind, payload = _read_chunk(fp)
+        except _ChunkTruncated:
+            if not allow_truncated:
+                raise
             fp.seek(start)
             return header, metadata
-        fp.seek(start)
-        kind, payload = _read_chunk(fp)
         _store_metadata(metadata, kind, payload)
 
 
@@ -273,15 +294,31 @@ def _store_metadata(metadata: dict[str, bytes], kind: bytes, payload: bytes) -> 
     metadata[key] = payload
 
 
-def read_container(fp: BinaryIO) -> Container:
-    """Read and validate a whole file; every chunk's CRC is checked, every rule enforced."""
-    header, metadata = read_header(fp)
+def read_container(fp: BinaryIO, allow_truncated: bool = False) -> Container:
+    """Read and validate a whole file; every chunk's CRC is checked, every rule enforced.
+
+    With ``allow_truncated`` a file that ends early (Pillow's
+    ``LOAD_TRUNCATED_IMAGES``) returns what is there, marked ``truncated``: the
+    planes read so far and the unchecked start of a plane or alpha chunk cut
+    off mid-way. Everything before the cut is still CRC-checked.
+    """
+    header, metadata = read_header(fp, allow_truncated)
     container = Container(header=header)
     for key, value in metadata.items():
         setattr(container, key, value)
     seen_end = False
     while not seen_end:
-        kind, payload = _read_chunk(fp)
+        try:
+            kind, payload = _read_chunk(fp)
+        except _ChunkTruncated as cut:
+            if not allow_truncated:
+                raise
+            container.truncated = True
+            if cut.kind == PLANE and len(container.planes) < header.planes and container.alpha is None:
+                container.planes.append(cut.partial)
+            elif cut.kind == ALPHA and header.has_alpha and container.alpha is None:
+                container.alpha = cut.partial
+            return container
         name = kind.decode("latin-1")
         if kind == PLANE:
             if container.alpha is not None:
