@@ -36,7 +36,7 @@ def _fix(x: float) -> int:
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     """``[H, W, 3]`` uint8 RGB -> ``[3, H, W]`` uint8 Y, Cb, Cr exactly as libjpeg's ``rgb_ycc_convert``."""
-    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
     y = (_fix(0.299) * r + _fix(0.587) * g + _fix(0.114) * b + _ONE_HALF) >> _SCALEBITS
     cb = (-_fix(0.16874) * r - _fix(0.33126) * g + _fix(0.5) * b + _CBCR_OFFSET + _ONE_HALF - 1) >> _SCALEBITS
     cr = (_fix(0.5) * r - _fix(0.41869) * g - _fix(0.08131) * b + _CBCR_OFFSET + _ONE_HALF - 1) >> _SCALEBITS
@@ -45,7 +45,7 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
 
 def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
     """``[3, H, W]`` uint8 -> ``[H, W, 3]`` uint8 RGB exactly as libjpeg's ``ycc_rgb_convert``."""
-    y, cb, cr = (ycc[i].astype(np.int64) for i in range(3))
+    y, cb, cr = (ycc[i].astype(np.int32) for i in range(3))
     cb = cb - 128
     cr = cr - 128
     r = y + ((_fix(1.40200) * cr + _ONE_HALF) >> _SCALEBITS)
@@ -61,7 +61,7 @@ def downsample(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
     replication first, as libjpeg does).
     """
     fy, fx = factors
-    p = plane.astype(np.int64)
+    p = plane.astype(np.int32)
     h, w = p.shape
     if fy == 1 and fx == 1:
         return plane.copy()
@@ -81,12 +81,12 @@ def upsample(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
     fy, fx = factors
     if fy == 1 and fx == 1:
         return plane.copy()
-    p = plane.astype(np.int64)
+    p = plane.astype(np.int32)
     if fy == 2 and fx == 2:
         padded = np.pad(p, 1, mode="edge")
         this = padded[1:-1]
         above, below = padded[:-2], padded[2:]
-        out = np.empty((2 * p.shape[0], 2 * p.shape[1]), dtype=np.int64)
+        out = np.empty((2 * p.shape[0], 2 * p.shape[1]), dtype=np.int32)
         for v, other in ((0, above), (1, below)):
             colsum = this * 3 + other  # [H, W + 2]
             centre, left, right = colsum[:, 1:-1], colsum[:, :-2], colsum[:, 2:]
@@ -96,7 +96,7 @@ def upsample(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
     if fy == 1 and fx == 2:
         padded = np.pad(p, ((0, 0), (1, 1)), mode="edge")
         centre, left, right = padded[:, 1:-1], padded[:, :-2], padded[:, 2:]
-        out = np.empty((p.shape[0], 2 * p.shape[1]), dtype=np.int64)
+        out = np.empty((p.shape[0], 2 * p.shape[1]), dtype=np.int32)
         out[:, 0::2] = (centre * 3 + left + 1) >> 2
         out[:, 1::2] = (centre * 3 + right + 2) >> 2
         return out.astype(np.uint8)

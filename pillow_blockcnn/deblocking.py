@@ -35,8 +35,22 @@ def estimate_quality(luma_table: list[int] | np.ndarray) -> int:
     return int(np.argmin(errors)) + 1
 
 
-def _run(session: object, ycc: np.ndarray, quality: int) -> np.ndarray:
-    """``ycc`` ``[h, w, 3]`` float32 0..255, sides multiples of 8 -> restored ``[h, w, 3]`` float32."""
+def _to_ycc(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        ycc = np.full((*pixels.shape, 3), 128.0, dtype=np.float32)
+        ycc[..., 0] = pixels
+        return ycc
+    return rgb_to_ycbcr_float(pixels)
+
+
+def _from_ycc(ycc: np.ndarray, gray: bool) -> np.ndarray:
+    out = ycc[..., 0] if gray else ycbcr_to_rgb_float(ycc)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _run(session: object, pixels: np.ndarray, quality: int) -> np.ndarray:
+    """Restore uint8 ``pixels`` (gray or RGB) whose sides are multiples of 8; returns float32 YCbCr 0..255."""
+    ycc = _to_ycc(pixels)
     x = np.empty((1, 4, ycc.shape[0], ycc.shape[1]), dtype=np.float32)
     x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
     x[0, 3] = quality / 100.0
@@ -53,19 +67,18 @@ def _tiles(length: int) -> list[tuple[int, int]]:
 
 
 def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
-    """Restore ``pixels`` (uint8 ``[H, W]`` gray or ``[H, W, 3]`` RGB) decoded from quality ``quality``."""
+    """Restore ``pixels`` (uint8 ``[H, W]`` gray or ``[H, W, 3]`` RGB) decoded from quality ``quality``.
+
+    Colour conversion happens per tile, so memory beyond the uint8 image in and
+    out is bounded by the tile size, whatever the image size.
+    """
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
     gray = pixels.ndim == 2
     h, w = pixels.shape[:2]
-    if gray:
-        ycc = np.empty((h, w, 3), dtype=np.float32)
-        ycc[..., 0] = pixels
-        ycc[..., 1:] = 128.0
-    else:
-        ycc = rgb_to_ycbcr_float(pixels)
     ph, pw = -(-h // _MULTIPLE) * _MULTIPLE, -(-w // _MULTIPLE) * _MULTIPLE
-    padded = np.pad(ycc, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    pad = [(0, ph - h), (0, pw - w)] + ([] if gray else [(0, 0)])
+    padded = np.pad(pixels, pad, mode="edge")
     session = runtime.session(model_id)
     out = np.empty_like(padded)
     for y0, y1 in _tiles(ph):
@@ -73,8 +86,5 @@ def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray
             ty0, tx0 = max(0, y0 - HALO), max(0, x0 - HALO)
             ty1, tx1 = min(ph, y1 + HALO), min(pw, x1 + HALO)
             restored = _run(session, padded[ty0:ty1, tx0:tx1], quality)
-            out[y0:y1, x0:x1] = restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0]
-    out = out[:h, :w]
-    if gray:
-        return np.clip(np.rint(out[..., 0]), 0, 255).astype(np.uint8)
-    return np.clip(np.rint(ycbcr_to_rgb_float(out)), 0, 255).astype(np.uint8)
+            out[y0:y1, x0:x1] = _from_ycc(restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], gray)
+    return out[:h, :w]

@@ -26,6 +26,7 @@ __all__ = [
     "encode_plane",
     "decode_plane",
     "roundtrip_blocks",
+    "roundtrip_plane",
 ]
 
 # ITU T.81 Annex K tables, natural (row-major) order.
@@ -176,3 +177,10 @@ def roundtrip_blocks(blocks: np.ndarray, qtable: list[int]) -> np.ndarray:
     with Image.open(io.BytesIO(coded)) as im:
         decoded = np.asarray(im, dtype=np.uint8)
     return decoded.reshape(8, n, 8).transpose(1, 0, 2)
+
+
+def roundtrip_plane(plane: np.ndarray, qtable: list[int]) -> np.ndarray:
+    """What the decoder sees for a whole unpredicted plane (sides multiples of 8): code and decode it."""
+    coded = _libjpeg_encode(np.ascontiguousarray(plane), qtable, optimize=False)
+    with Image.open(io.BytesIO(coded)) as im:
+        return np.asarray(im, dtype=np.uint8).copy()

@@ -17,6 +17,7 @@ import numpy as np
 from . import codec, runtime
 from .container import Container, Header
 from .deblocking import deblock_array
+from .prediction import OnnxPredictor
 from .predictor import BlockPredictor
 
 __all__ = ["encode_pixels", "decode_pixels", "resolve_models"]
@@ -36,10 +37,10 @@ def _choose(task: str, wanted: bool | None, option: str) -> runtime.ModelInfo | 
     return model if wanted else None
 
 
-def _predictor(models: tuple[str, ...]) -> BlockPredictor:
-    for model_id in models:
-        runtime.model_info(model_id)  # raises ModelError naming a model this installation lacks
-    raise runtime.ModelError(f"no block predictor for models {models} in this installation of pillow-blockcnn")
+def _predictor(models: tuple[str, ...], quality: int) -> BlockPredictor:
+    if len(models) != 1:
+        raise runtime.ModelError(f"a predicted file names one prediction model, this one names {list(models)}")
+    return OnnxPredictor(models[0], quality)  # raises ModelError naming a model this installation lacks
 
 
 def resolve_models(header: Header) -> tuple[tuple[str, ...], str | None]:
@@ -63,7 +64,7 @@ def encode_pixels(
     """Encode with the packaged models; ``None`` means "use one if this installation has it"."""
     predict_model = _choose("predict", predict, "predict")
     deblock_model = _choose("deblock", deblock, "deblock")
-    predictor = _predictor((predict_model.id,)) if predict_model is not None else None
+    predictor = _predictor((predict_model.id,), quality) if predict_model is not None else None
     return codec.encode(
         pixels,
         mode,
@@ -78,7 +79,7 @@ def decode_pixels(parsed: Container, *, deblock: bool = True) -> np.ndarray:
     """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it."""
     header = parsed.header
     predict_ids, deblock_id = resolve_models(header)
-    predictor = _predictor(predict_ids) if header.predicted else None
+    predictor = _predictor(predict_ids, header.quality) if header.predicted else None
     pixels = codec.decode(parsed, predictor)
     if deblock_id is not None and deblock:
         if runtime.model_info(deblock_id).task != "deblock":
