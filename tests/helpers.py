@@ -24,3 +24,26 @@ class MeanEdgePredictor:
         n = 8 * (available[:, 1].astype(np.int64) + available[:, 3])
         mean = np.where(n > 0, (top + left + n // 2) // np.maximum(n, 1), 128)
         return np.broadcast_to(mean[:, None, None], (len(contexts), 8, 8)).astype(np.uint8)
+
+
+def register_models(monkeypatch, models: dict[str, tuple[str, bytes]], sha_override: dict[str, str] | None = None):
+    """Install stand-in models in the runtime registry: ``{id: (task, onnx bytes)}``.
+
+    The registry's own sha256 check still runs; ``sha_override`` gives an entry
+    a wrong hash to test that check. The newest entry of a task is its default.
+    """
+    import hashlib
+
+    from pillow_blockcnn import runtime
+
+    files = {f"{model_id}.onnx": data for model_id, (_, data) in models.items()}
+    entries = {
+        model_id: runtime.ModelInfo(
+            model_id, task, f"{model_id}.onnx", (sha_override or {}).get(model_id, hashlib.sha256(data).hexdigest())
+        )
+        for model_id, (task, data) in models.items()
+    }
+    monkeypatch.setattr(runtime, "_manifest", lambda: entries)
+    monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
+    runtime.clear_sessions()
+    return entries

@@ -7,7 +7,6 @@ is what export/evaluate_deblock.py measures).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 
@@ -20,6 +19,7 @@ import pillow_blockcnn
 from pillow_blockcnn import colour, deblocking, runtime
 
 from .conftest import save_bytes
+from .helpers import register_models
 
 
 MODEL_ID = "test-deblock"
@@ -41,15 +41,9 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture
 def registry(monkeypatch, tiny_model):
     _, data = tiny_model
-    files = {"tiny.onnx": data}
-    entries = {
-        MODEL_ID: runtime.ModelInfo(MODEL_ID, "deblock", "tiny.onnx", hashlib.sha256(data).hexdigest()),
-        "test-damaged": runtime.ModelInfo("test-damaged", "deblock", "tiny.onnx", "0" * 64),
-    }
-    monkeypatch.setattr(runtime, "_manifest", lambda: entries)
-    monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
-    monkeypatch.setattr(runtime, "default_model", lambda task: entries[MODEL_ID] if task == "deblock" else None)
-    runtime.clear_sessions()
+    entries = register_models(
+        monkeypatch, {"test-damaged": ("deblock", data), MODEL_ID: ("deblock", data)}, {"test-damaged": "0" * 64}
+    )
     yield entries
     runtime.clear_sessions()
 
