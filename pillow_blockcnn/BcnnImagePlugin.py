@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFile
 
-from . import codec, container, pipeline, options
+from . import container, options, pipeline
 
 FORMAT = "BCNN"
 MIME = "image/x-bcnn"
@@ -32,8 +32,6 @@ class BcnnImageFile(ImageFile.ImageFile):
     format = FORMAT
     format_description = "BlockCNN learned image"
 
-    _header: container.Header
-    _data_offset: int
     _decoded = False
 
     def _open(self) -> None:
@@ -43,14 +41,12 @@ class BcnnImageFile(ImageFile.ImageFile):
             raise SyntaxError(msg)
         self.fp.seek(0)
         header, metadata = container.read_header(self.fp, allow_truncated=ImageFile.LOAD_TRUNCATED_IMAGES)
-        # Image.open runs the bomb check only after _open; nothing here allocates,
-        # but decode-time limits must not be hit before Pillow's own error.
+        # Image.open repeats this check after _open; running it first gives absurd sizes
+        # Pillow's own DecompressionBombError rather than the format's size-limit error below.
         Image._decompression_bomb_check((header.width, header.height))
         if header.width > container.MAX_DIMENSION or header.height > container.MAX_DIMENSION:
             msg = f"image size {header.width}x{header.height} exceeds the .bcnn limit of {container.MAX_DIMENSION} per side"
             raise container.BcnnFormatError(msg)
-        self._header = header
-        self._data_offset = self.fp.tell()
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(metadata)

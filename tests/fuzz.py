@@ -105,7 +105,7 @@ def delete_range(rng: random.Random, data: bytes) -> bytes:
 
 def extreme_length(rng: random.Random, data: bytes) -> bytes:
     offsets = [SIGNATURE_LEN]
-    for kind, payload in _chunks(data):
+    for _kind, payload in _chunks(data):
         offsets.append(offsets[-1] + 12 + len(payload))
     pos = rng.choice(offsets[:-1])
     return data[:pos] + struct.pack(">I", rng.choice(EXTREMES)) + data[pos + 4 :]

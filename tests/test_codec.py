@@ -92,7 +92,7 @@ def test_wavefronts_visit_every_block_once_after_its_causal_neighbours() -> None
     done = np.full((blocks_y, blocks_x), -1)
     for t, (by, bx) in enumerate(wavefronts(blocks_y, blocks_x)):
         assert len(by) > 0
-        for y, x in zip(by, bx):
+        for y, x in zip(by, bx, strict=True):
             assert done[y, x] == -1
             for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):
                 if 0 <= y + dy < blocks_y and 0 <= x + dx < blocks_x:

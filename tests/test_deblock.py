@@ -21,7 +21,6 @@ from pillow_blockcnn import colour, deblocking, runtime
 from .conftest import save_bytes
 from .helpers import register_models
 
-
 MODEL_ID = "test-deblock"
 
 
