@@ -100,7 +100,7 @@ def parity_check(model: nn.Module, onnx_path: Path, shapes: tuple[tuple[int, int
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Model (weights from ``ema``/``model`` state) and the checkpoint's extra info."""
+    """Model in eval mode (from the checkpoint's ``model`` state and config) and the raw checkpoint dict."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = build_model(ck["config"]["model"])
     model.load_state_dict(ck["model"])
