@@ -11,14 +11,13 @@ footprint: interpreter, numpy, Pillow, onnxruntime and the image.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .evaluate_compression import machine
+from .report import emit, machine
 
 _STEP = r"""
 import resource, sys, time
@@ -83,12 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         import pillow_blockcnn.runtime as runtime
 
         result["deblocking_model"] = (runtime.default_model("deblock") or runtime.ModelInfo("none", "", "", "")).id
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    return result
+    return emit(result, args.json)
 
 
 if __name__ == "__main__":

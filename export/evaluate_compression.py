@@ -32,8 +32,6 @@ import importlib
 import importlib.metadata
 import io
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +44,7 @@ from PIL import Image, features
 
 import pillow_blockcnn
 from pillow_blockcnn import options as bcnn_options
+from pillow_blockcnn.bench import machine
 
 from .bdrate import Method, bd_rate, overlap, select_up_to
 from .metrics import psnr, ssim
@@ -186,20 +185,6 @@ def fixed_decoder_settings() -> Iterator[None]:
     finally:
         for module, attr, value in reversed(saved):
             setattr(module, attr, value)
-
-
-def machine() -> str:
-    """CPU model, usable cores and Python: enough to say where a number was measured."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}"
 
 
 def versions() -> dict[str, str | None]:

@@ -40,28 +40,28 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def export_model(
+def export_program(
     model: nn.Module,
+    example_args: tuple[torch.Tensor, ...],
     out: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: tuple[dict[int, Any], ...],
     metadata: dict[str, str] | None = None,
-    sample_hw: tuple[int, int] = (64, 96),
     opset: int = OPSET,
 ) -> Path:
-    """Export ``model`` (input ``x`` (N,4,H,W) -> output ``y``) to one ONNX file with dynamic N, H, W."""
-    model = fold_batchnorm(model.eval())
+    """One self-contained ONNX file (no external data) with ``metadata`` in ``metadata_props``, checked."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    x = torch.rand(1, 4, *sample_hw)
-    n, h, w = torch.export.Dim("N", min=1, max=1024), torch.export.Dim.AUTO, torch.export.Dim.AUTO
     with torch.no_grad():
         prog = torch.onnx.export(
-            model,
-            (x,),
+            model.eval(),
+            example_args,
             dynamo=True,
             external_data=False,
-            input_names=["x"],
-            output_names=["y"],
+            input_names=input_names,
+            output_names=output_names,
             opset_version=opset,
-            dynamic_shapes=({0: n, 2: h, 3: w},),
+            dynamic_shapes=dynamic_shapes,
             optimize=True,
             verbose=False,
         )
@@ -73,6 +73,20 @@ def export_model(
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     return out
+
+
+def export_model(
+    model: nn.Module,
+    out: Path,
+    metadata: dict[str, str] | None = None,
+    sample_hw: tuple[int, int] = (64, 96),
+    opset: int = OPSET,
+) -> Path:
+    """Export a deblocker (input ``x`` (N,4,H,W) -> output ``y``) to one ONNX file with dynamic N, H, W."""
+    model = fold_batchnorm(model.eval())
+    n, h, w = torch.export.Dim("N", min=1, max=1024), torch.export.Dim.AUTO, torch.export.Dim.AUTO
+    x = torch.rand(1, 4, *sample_hw)
+    return export_program(model, (x,), out, ["x"], ["y"], ({0: n, 2: h, 3: w},), metadata, opset)
 
 
 def make_session(path: Path | str, threads: int = 2) -> ort.InferenceSession:

@@ -14,41 +14,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 
+from .export_onnx import export_program
 from .predictor_model import INFO, BlockPredictorNet
 
-OPSET = 18
 
 
 def export_predictor(model: BlockPredictorNet, out: Path, metadata: dict[str, str] | None = None) -> Path:
-    model = model.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
     context, info = torch.rand(4, 24, 24), torch.rand(4, INFO)
     n = torch.export.Dim("N", min=1, max=1 << 20)
-    with torch.no_grad():
-        program = torch.onnx.export(
-            model,
-            (context, info),
-            dynamo=True,
-            external_data=False,
-            input_names=["context", "info"],
-            output_names=["block"],
-            opset_version=OPSET,
-            dynamic_shapes=({0: n}, {0: n}),
-            optimize=True,
-            verbose=False,
-        )
-    program.save(str(out), external_data=False)
-    proto = onnx.load(str(out))
-    for key, value in (metadata or {}).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-    return out
+    return export_program(model, (context, info), out, ["context", "info"], ["block"], ({0: n}, {0: n}), metadata)
 
 
 def parity(model: BlockPredictorNet, path: Path) -> float:

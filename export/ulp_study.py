@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from PIL import Image
 from pillow_blockcnn import codec, container
 from pillow_blockcnn.prediction import OnnxPredictor
 
-from .evaluate_compression import machine
+from .report import emit, machine
 
 
 class _Perturbed(OnnxPredictor):
@@ -89,12 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     paths = sorted([*args.data.glob("*.png"), *args.data.glob("*.jpg")])[: args.limit]
     result = study(paths, args.model, args.quality)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    return result
+    return emit(result, args.json)
 
 
 if __name__ == "__main__":
