@@ -26,6 +26,7 @@ import torch
 from export.colour import to_uint8, ycbcr_to_rgb
 from export.data import CropSampler, SamplerConfig, centre_crop, degrade, list_images, load_rgb, split_holdout
 from export.metrics import psnr, rgb_to_y_matlab
+from export.snapshot import load_snapshot
 from export.models import build_model, count_params
 
 VAL_QUALITIES = (10, 20, 30, 40)
@@ -129,11 +130,13 @@ def main() -> None:
         opt.load_state_dict(ck["optimizer"])
         step, best, wall_prev = ck["step"], ck["best"], ck["wall_s"]
         torch.set_rng_state(ck["torch_rng"])
+    elif (snap := load_snapshot(cfg["name"], model)) is not None:
+        step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
     fh = open(run_dir / "log.jsonl", "a")
     log(fh, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline={f"q{q}": {"y": b[0], "rgb": b[1]} for q, b in validator.base.items()},
-        load_s=round(time.time() - t0, 1), resumed=last.exists())
+        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0)
 
     s = cfg["schedule"]
     total, stop = s["total_iters"], min(s["total_iters"], args.max_steps or s["total_iters"])

@@ -35,6 +35,7 @@ from pillow_blockcnn.predictor import BLOCK, gather_contexts
 
 from .data import list_images, load_rgb, split_holdout
 from .predictor_model import BlockPredictorNet
+from .snapshot import load_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 RATE_PER_DB = 1.25
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], ck["best"]
+    elif (snap := load_snapshot(cfg["name"], model)) is not None:
+        step, best = snap["step"], snap["best"]
     d = dct_matrix()
     logf = open(run / "log.jsonl", "a")
     logf.write(json.dumps({"event": "start", "step": step, "config": cfg, "val_images": [p.name for p in val_files]}) + "\n")

@@ -148,3 +148,16 @@ def test_concurrent_deblocking_matches_serial(registry, sample) -> None:
     for t in threads:
         t.join()
     assert len(results) == 8 and all(np.array_equal(r, expected) for r in results)
+
+
+def test_deblocking_is_identical_across_thread_counts(registry, sample) -> None:
+    img = sample.crop((0, 0, 136, 72))
+    outputs = []
+    try:
+        for threads in (1, 2, 1):
+            pillow_blockcnn.register_bcnn_opener(threads=threads)
+            outputs.append(np.asarray(pillow_blockcnn.deblock(img, quality=35)))
+    finally:
+        pillow_blockcnn.register_bcnn_opener(threads=0)
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
