@@ -14,6 +14,7 @@ call and the file is, pixel for pixel, a JPEG of the same quality.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +99,7 @@ def _predict_loop(
     shape: tuple[int, int],
     predictor: BlockPredictor,
     plane_index: int,
-    code_front: "callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]",
+    code_front: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Walk the fronts; ``code_front(by, bx, prediction)`` returns the reconstructed blocks."""
     h, w = shape
