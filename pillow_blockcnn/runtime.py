@@ -63,14 +63,26 @@ def models(task: str | None = None) -> list[ModelInfo]:
     return [m for m in _manifest().values() if task is None or m.task == task]
 
 
+@lru_cache(maxsize=1)
+def _retired() -> dict[str, str]:
+    """Models earlier releases shipped and this one no longer does: id -> the releases that have it."""
+    path = resources.files(__package__) / "models" / "manifest.json"
+    return {entry["id"]: entry["releases"] for entry in json.loads(path.read_text(encoding="utf-8")).get("retired", [])}
+
+
 def model_info(model_id: str) -> ModelInfo:
     try:
         return _manifest()[model_id]
     except KeyError:
-        raise ModelError(
-            f"model {model_id!r} is not part of pillow-blockcnn {__version__}; "
-            "the file was written by another version: install the pillow-blockcnn release that ships it"
-        ) from None
+        pass
+    releases = _retired().get(model_id)
+    where = (
+        f"pillow-blockcnn {releases} ships it: install that release to decode this file"
+        if releases
+        else "the file was written by a newer or modified pillow-blockcnn: install the release whose "
+        "models/manifest.json lists it"
+    )
+    raise ModelError(f"model {model_id!r} is not part of pillow-blockcnn {__version__}; {where}")
 
 
 def default_model(task: str) -> ModelInfo | None:

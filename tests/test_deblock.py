@@ -161,3 +161,9 @@ def test_deblocking_is_identical_across_thread_counts(registry, sample) -> None:
         pillow_blockcnn.register_bcnn_opener(threads=0)
     for out in outputs[1:]:
         np.testing.assert_array_equal(out, outputs[0])
+
+
+def test_a_retired_model_names_the_release_that_has_it(registry, monkeypatch) -> None:
+    monkeypatch.setattr(runtime, "_retired", lambda: {"deblock-old": "0.1.x"})
+    with pytest.raises(runtime.ModelError, match=r"pillow-blockcnn 0\.1\.x ships it"):
+        runtime.model_info("deblock-old")
