@@ -23,7 +23,7 @@ from . import colour, jpeg
 from .container import MAX_DIMENSION, BcnnFormatError, Container, Header
 from .predictor import BLOCK, BlockPredictor, NullPredictor, gather_contexts, wavefronts
 
-__all__ = ["EncodedImage", "encode", "decode", "plane_shapes", "SUBSAMPLING_FACTORS"]
+__all__ = ["EncodedImage", "encode", "decode", "plane_shapes", "to_planes", "from_planes", "SUBSAMPLING_FACTORS"]
 
 #: Header subsampling code -> chroma (vertical, horizontal) factors.
 SUBSAMPLING_FACTORS: dict[int, tuple[int, int]] = {0: (1, 1), 1: (1, 2), 2: (2, 2)}
@@ -69,7 +69,8 @@ def _check_pixels(pixels: np.ndarray, mode: str) -> None:
         raise ValueError(f"image size {w}x{h} is outside 1..{MAX_DIMENSION} per side, the limit of one JPEG plane")
 
 
-def _split_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
+def to_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
+    """The padded planes the codec codes: gray, or Y and subsampled Cb, Cr (alpha is separate)."""
     shapes = plane_shapes(header)
     if header.mode == "L":
         return [_pad_edge(pixels, *shapes[0])]
@@ -81,7 +82,8 @@ def _split_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
     return [luma] + [colour.downsample(ycc[i], (fy, fx)) for i in (1, 2)]
 
 
-def _merge_planes(planes: list[np.ndarray], header: Header) -> np.ndarray:
+def from_planes(planes: list[np.ndarray], header: Header) -> np.ndarray:
+    """Inverse of :func:`to_planes`: crop, upsample chroma, convert to RGB (without alpha)."""
     h, w = header.height, header.width
     if header.mode == "L":
         return planes[0][:h, :w]
@@ -216,7 +218,7 @@ def encode(
     )
     container = Container(header=header)
     recon_planes = []
-    for index, plane in enumerate(_split_planes(pixels, header)):
+    for index, plane in enumerate(to_planes(pixels, header)):
         qtable = _qtable(header, index)
         if predictor is None:
             container.planes.append(jpeg.encode_plane(plane, qtable))
@@ -230,7 +232,7 @@ def encode(
         container.alpha = _encode_alpha(np.ascontiguousarray(pixels[..., 3]))
     reconstruction = None
     if reconstruct:
-        reconstruction = _merge_planes(recon_planes, header)
+        reconstruction = from_planes(recon_planes, header)
         if mode == "RGBA":
             reconstruction = np.dstack([reconstruction, pixels[..., 3]])
     return EncodedImage(container, reconstruction)
@@ -265,7 +267,7 @@ def decode(container: Container, predictor: BlockPredictor | None = None) -> np.
     for index, (h, w) in enumerate(plane_shapes(header)):
         residual = _decode_residual(container, index, h, w)
         planes.append(residual if not header.predicted else _decode_predicted_plane(residual, predictor, index))
-    pixels = _merge_planes(planes, header)
+    pixels = from_planes(planes, header)
     if header.mode == "RGBA":
         alpha = _decode_alpha(container.alpha, header.height, header.width, container.truncated)
         pixels = np.dstack([pixels, alpha])

@@ -23,6 +23,7 @@ from PIL import Image, ImageFile
 __all__ = [
     "JpegPlaneError",
     "quant_table",
+    "scaled_table",
     "encode_plane",
     "decode_plane",
     "roundtrip_blocks",
@@ -71,13 +72,22 @@ class JpegPlaneError(OSError):
     """A coded plane is damaged: libjpeg could not decode it, or its layout is wrong."""
 
 
-def quant_table(quality: int, chroma: bool) -> list[int]:
-    """The IJG table for ``quality`` (libjpeg's ``jpeg_set_quality`` with baseline clamping), natural order."""
+def _ijg_scale(quality: int) -> int:
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return 5000 // quality if quality < 50 else 200 - 2 * quality
+
+
+def quant_table(quality: int, chroma: bool) -> list[int]:
+    """The IJG table for ``quality`` (libjpeg's ``jpeg_set_quality`` with baseline clamping), natural order."""
     base = _CHROMA if chroma else _LUMA
-    return np.clip((base * scale + 50) // 100, 1, 255).tolist()
+    return np.clip((base * _ijg_scale(quality) + 50) // 100, 1, 255).tolist()
+
+
+def scaled_table(base: np.ndarray, quality: int) -> list[int]:
+    """Any base table (64 values, natural order, may be fractional) scaled by the IJG quality rule."""
+    scaled = np.floor((np.asarray(base, dtype=np.float64) * _ijg_scale(quality) + 50) / 100)
+    return np.clip(scaled, 1, 255).astype(np.int64).tolist()
 
 
 def _segment(marker: int, payload: bytes) -> bytes:
