@@ -84,12 +84,12 @@ def _pillow_saver(fmt: str, **params: object) -> Saver:
     return save
 
 
-def _bcnn_unavailable(predict: bool, deblock: bool) -> Callable[[], str | None]:
+def _bcnn_unavailable(predict: bool, deblock: bool, tables: str) -> Callable[[], str | None]:
     """Probe with a real save: the plugin refuses a combination whose model is not packaged."""
 
     def probe() -> str | None:
         try:
-            Image.new("RGB", (16, 16)).save(io.BytesIO(), "BCNN", predict=predict, deblock=deblock)
+            Image.new("RGB", (16, 16)).save(io.BytesIO(), "BCNN", predict=predict, deblock=deblock, tables=tables)
         except (ValueError, OSError) as exc:
             return str(exc)
         return None
@@ -112,16 +112,17 @@ def _jxl_unavailable() -> str | None:
     return None
 
 
-def _bcnn(name: str, predict: bool, deblock: bool) -> Codec:
-    description = f".bcnn 4:2:0, predict={predict}, deblock={deblock}"
-    saver = _pillow_saver("BCNN", predict=predict, deblock=deblock)
-    return Codec(name, description, saver, JPEG_GRID, _bcnn_unavailable(predict, deblock))
+def _bcnn(name: str, predict: bool, deblock: bool, tables: str = "jpeg") -> Codec:
+    description = f".bcnn 4:2:0, predict={predict}, deblock={deblock}, tables={tables}"
+    saver = _pillow_saver("BCNN", predict=predict, deblock=deblock, tables=tables)
+    return Codec(name, description, saver, JPEG_GRID, _bcnn_unavailable(predict, deblock, tables))
 
 
 CODECS: dict[str, Codec] = {
     c.name: c
     for c in [
         _bcnn("bcnn-plain", predict=False, deblock=False),
+        _bcnn("bcnn-plain-mse", predict=False, deblock=False, tables="mse"),
         _bcnn("bcnn-deblock", predict=False, deblock=True),
         _bcnn("bcnn-predict", predict=True, deblock=False),
         _bcnn("bcnn-predict-deblock", predict=True, deblock=True),

@@ -1,6 +1,8 @@
 """Search quantisation tables for PSNR on training images (never on Kodak, LIVE1 or Classic5).
 
     python -m export.tune_tables --images 24 --json results/tables_search.json
+    python -m export.tune_tables --alpha-y 0.15 0.2 0.3 --alpha-c 0.05 0.1 --rho 0.5 0.65 0.8 \
+        --json results/tables_search_refined.json
 
 JPEG's Annex K tables are psychovisual: coarse at high frequencies, and the
 chroma table far coarser than luma. For PSNR, which weighs every coefficient's
@@ -71,6 +73,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--images", type=int, default=24, help="how many training images (held-out split excluded)")
+    parser.add_argument("--alpha-y", type=float, nargs="+", default=[0.05, 0.1, 0.15])
+    parser.add_argument("--alpha-c", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
+    parser.add_argument("--rho", type=float, nargs="+", default=[0.8, 1.0, 1.3, 1.7])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     train, _ = split_holdout(list_images(args.data), 24, 1234)  # the deblocker's held-out images stay unseen
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     anchor = curve(images, None)
     rows = []
-    for alpha_y, alpha_c, rho in itertools.product((0.05, 0.1, 0.15), (0.05, 0.1, 0.2, 0.4), (0.8, 1.0, 1.3, 1.7)):
+    for alpha_y, alpha_c, rho in itertools.product(args.alpha_y, args.alpha_c, args.rho):
         test = curve(images, family(alpha_y, alpha_c, rho))
         rows.append({"alpha_y": alpha_y, "alpha_c": alpha_c, "rho": rho, "bd_rate_psnr_rgb": _bd(anchor, test)})
         print(rows[-1], flush=True)

@@ -51,6 +51,7 @@ class BcnnImageFile(ImageFile.ImageFile):
         self._mode = header.mode
         self.info.update(metadata)
         self.info["quality"] = header.quality
+        self.info["tables"] = header.tables
         self.info["predicted"] = header.predicted
         self.info["deblock"] = header.deblock
         self.info["models"] = header.models
@@ -115,6 +116,13 @@ def _subsampling(value: object) -> int:
         raise ValueError(msg) from None
 
 
+def _tables(value: object) -> str:
+    if value not in container.TABLE_SETS:
+        msg = f"Invalid tables {value!r}: use 'jpeg' (libjpeg's, the default) or 'mse' (tuned for PSNR)"
+        raise ValueError(msg)
+    return str(value)
+
+
 def _metadata_bytes(name: str, value: object) -> bytes | None:
     if value is None or value == b"" or value == "":
         return None
@@ -143,6 +151,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     quality = _quality(info.get("quality", 75))
     subsampling = _subsampling(info.get("subsampling", 2))
+    tables = _tables(info.get("tables", "jpeg"))
     icc = _metadata_bytes("icc_profile", info.get("icc_profile", im.info.get("icc_profile")))
     exif = _metadata_bytes("exif", info.get("exif"))
     xmp = _metadata_bytes("xmp", info.get("xmp"))
@@ -158,6 +167,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         frame.mode,
         quality,
         subsampling=subsampling,
+        tables=tables,
         predict=info.get("predict"),
         deblock=info.get("deblock"),
     )

@@ -94,7 +94,7 @@ def from_planes(planes: list[np.ndarray], header: Header) -> np.ndarray:
 
 
 def _qtable(header: Header, index: int) -> list[int]:
-    return jpeg.quant_table(header.quality, chroma=index > 0)
+    return jpeg.quant_table(header.quality, chroma=index > 0, tables=header.tables)
 
 
 def _predict_loop(
@@ -188,12 +188,15 @@ def encode(
     quality: int = 75,
     *,
     subsampling: int = 2,
+    tables: str = "jpeg",
     predictor: BlockPredictor | None = None,
     deblock_model: str | None = None,
     reconstruct: bool = False,
 ) -> EncodedImage:
     """Code ``pixels`` (uint8, ``(H, W)`` for L, ``(H, W, 3|4)`` for RGB/RGBA).
 
+    ``tables`` picks the quantisation tables: ``"jpeg"`` (libjpeg's, the same
+    pixels as a JPEG of this quality) or ``"mse"`` (tuned for PSNR).
     ``predictor=None`` (or a :class:`NullPredictor`) codes without prediction.
     ``deblock_model`` names the model a decoder should run after decoding; it
     is only recorded here. ``reconstruct=True`` also returns the exact pixels
@@ -212,6 +215,7 @@ def encode(
         mode=mode,
         quality=quality,
         subsampling=subsampling if mode != "L" else 2,
+        tables=tables,
         predicted=predictor is not None,
         deblock=deblock_model is not None,
         models=models,

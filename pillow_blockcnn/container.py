@@ -50,7 +50,10 @@ SUBSAMPLINGS = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 FLAG_PREDICTED = 0x01
 FLAG_DEBLOCK = 0x02
-_KNOWN_FLAGS = FLAG_PREDICTED | FLAG_DEBLOCK
+FLAG_MSE_TABLES = 0x04
+_KNOWN_FLAGS = FLAG_PREDICTED | FLAG_DEBLOCK | FLAG_MSE_TABLES
+#: Quantisation table sets: JPEG's Annex K tables, or the flatter ones tuned for PSNR (docs/FORMAT.md 4.1).
+TABLE_SETS = ("jpeg", "mse")
 
 # Chunk types. Upper-case first letter = critical.
 HEAD = b"HEAD"
@@ -95,9 +98,12 @@ class Header:
     predicted: bool = False
     deblock: bool = False
     models: tuple[str, ...] = ()
+    tables: str = "jpeg"
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        if self.tables not in TABLE_SETS:
+            raise BcnnFormatError(f"quantisation tables {self.tables!r} are unknown; use one of {TABLE_SETS}")
         if self.mode not in _MODE_CODES:
             raise BcnnFormatError(f"mode {self.mode!r} cannot be stored; .bcnn holds L, RGB or RGBA")
         if not (1 <= self.width <= 2**32 - 1 and 1 <= self.height <= 2**32 - 1):
@@ -123,7 +129,11 @@ class Header:
         return self.mode == "RGBA"
 
     def to_bytes(self) -> bytes:
-        flags = (FLAG_PREDICTED if self.predicted else 0) | (FLAG_DEBLOCK if self.deblock else 0)
+        flags = (
+            (FLAG_PREDICTED if self.predicted else 0)
+            | (FLAG_DEBLOCK if self.deblock else 0)
+            | (FLAG_MSE_TABLES if self.tables == "mse" else 0)
+        )
         out = [
             _HEAD_FIXED.pack(
                 self.version,
@@ -177,6 +187,7 @@ class Header:
             predicted=bool(flags & FLAG_PREDICTED),
             deblock=bool(flags & FLAG_DEBLOCK),
             models=tuple(models),
+            tables="mse" if flags & FLAG_MSE_TABLES else "jpeg",
             version=version,
         )
 

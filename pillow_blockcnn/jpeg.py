@@ -57,6 +57,15 @@ _CHROMA = np.array(
     ],
     dtype=np.int64,
 )  # fmt: skip
+# Tables tuned for PSNR on training images (export/tune_tables.py, results/tables_search*.json): a step that
+# grows gently with the frequency u + v, and chroma finer than JPEG's. Indexed by u + v (0..14).
+_MSE_LUMA_BY_FREQUENCY = [16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50]
+_MSE_CHROMA_BY_FREQUENCY = [10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+_FREQUENCY = np.add.outer(np.arange(8), np.arange(8)).ravel()
+_MSE_LUMA = np.array(_MSE_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY]
+_MSE_CHROMA = np.array(_MSE_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY]
+_BASES = {("jpeg", False): _LUMA, ("jpeg", True): _CHROMA, ("mse", False): _MSE_LUMA, ("mse", True): _MSE_CHROMA}
+
 # Position in natural order of the k-th coefficient in zig-zag order (T.81 Figure A.6).
 _ZIGZAG = np.array(
     [
@@ -78,9 +87,12 @@ def _ijg_scale(quality: int) -> int:
     return 5000 // quality if quality < 50 else 200 - 2 * quality
 
 
-def quant_table(quality: int, chroma: bool) -> list[int]:
-    """The IJG table for ``quality`` (libjpeg's ``jpeg_set_quality`` with baseline clamping), natural order."""
-    base = _CHROMA if chroma else _LUMA
+def quant_table(quality: int, chroma: bool, tables: str = "jpeg") -> list[int]:
+    """The table for ``quality``: a base set scaled as libjpeg's ``jpeg_set_quality`` does (baseline clamping).
+
+    ``tables="jpeg"`` gives exactly libjpeg's tables; ``"mse"`` the PSNR-tuned set. Natural order.
+    """
+    base = _BASES[(tables, chroma)]
     return np.clip((base * _ijg_scale(quality) + 50) // 100, 1, 255).tolist()
 
 

@@ -23,16 +23,16 @@ from .predictor import BlockPredictor
 __all__ = ["encode_pixels", "decode_pixels", "resolve_models"]
 
 
-def _choose(task: str, wanted: bool | None, option: str) -> runtime.ModelInfo | None:
-    model = runtime.default_model(task)
+def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime.ModelInfo | None:
+    model = runtime.default_model(task, tables)
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
         raise ValueError(f"{option} must be True, False or None (automatic), got {wanted!r}")
     if wanted and model is None:
         raise ValueError(
-            f"{option}=True needs a {task} model, and this installation of pillow-blockcnn ships none; "
-            f"save with {option}=False"
+            f"{option}=True needs a {task} model for {tables!r} quantisation tables, and this installation of "
+            f"pillow-blockcnn ships none; save with {option}=False"
         )
     return model if wanted else None
 
@@ -58,18 +58,20 @@ def encode_pixels(
     quality: int,
     *,
     subsampling: int = 2,
+    tables: str = "jpeg",
     predict: bool | None = None,
     deblock: bool | None = None,
 ) -> codec.EncodedImage:
     """Encode with the packaged models; ``None`` means "use one if this installation has it"."""
-    predict_model = _choose("predict", predict, "predict")
-    deblock_model = _choose("deblock", deblock, "deblock")
+    predict_model = _choose("predict", predict, "predict", tables)
+    deblock_model = _choose("deblock", deblock, "deblock", tables)
     predictor = _predictor((predict_model.id,), quality) if predict_model is not None else None
     return codec.encode(
         pixels,
         mode,
         quality,
         subsampling=subsampling,
+        tables=tables,
         predictor=predictor,
         deblock_model=deblock_model.id if deblock_model is not None else None,
     )

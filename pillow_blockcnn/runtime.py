@@ -85,9 +85,10 @@ def model_info(model_id: str) -> ModelInfo:
     raise ModelError(f"model {model_id!r} is not part of pillow-blockcnn {__version__}; {where}")
 
 
-def default_model(task: str) -> ModelInfo | None:
-    """The model new files use for ``task``: the last one listed, or None when none is packaged."""
-    candidates = models(task)
+def default_model(task: str, tables: str = "jpeg") -> ModelInfo | None:
+    """The model new files use for ``task``: the last one listed that was trained for quantisation
+    tables ``tables`` (manifest ``tables``, default ``["jpeg"]``), or None when none is packaged."""
+    candidates = [m for m in models(task) if tables in m.details.get("tables", ["jpeg"])]
     return candidates[-1] if candidates else None
 
 

@@ -300,7 +300,7 @@ def registry(monkeypatch: pytest.MonkeyPatch, tiny_model: bytes):
     entries = {MODEL_ID: runtime.ModelInfo(MODEL_ID, "deblock", "tiny.onnx", hashlib.sha256(tiny_model).hexdigest())}
     monkeypatch.setattr(runtime, "_manifest", lambda: entries)
     monkeypatch.setattr(runtime, "_read_packaged", lambda name: tiny_model)
-    monkeypatch.setattr(runtime, "default_model", lambda task: entries[MODEL_ID] if task == "deblock" else None)
+    monkeypatch.setattr(runtime, "default_model", lambda task, tables="jpeg": entries[MODEL_ID] if task == "deblock" else None)
     runtime.clear_sessions()
     yield entries
     runtime.clear_sessions()

@@ -18,6 +18,8 @@ from .conftest import save_bytes
 
 LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]  # fmt: skip
 CHROMA = [17, 18, 24, 47] + [99] * 4 + [18, 21, 26, 66] + [99] * 4 + [24, 26, 56] + [99] * 5 + [47, 66] + [99] * 38
+MSE_LUMA = [[16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50][u + v] for u in range(8) for v in range(8)]
+MSE_CHROMA = [[10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25][u + v] for u in range(8) for v in range(8)]
 ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]  # fmt: skip
 
 
@@ -35,10 +37,11 @@ def spec_decode(data: bytes) -> np.ndarray:
     head = chunks[0][1]
     version, w, h, mode, flags, quality, sub = struct.unpack_from(">BIIBBBB", head)
     assert version == 1 and flags & 1 == 0
+    luma, chroma = (MSE_LUMA, MSE_CHROMA) if flags & 4 else (LUMA, CHROMA)
     s = 5000 // quality if quality < 50 else 200 - 2 * quality
     planes = []
     for i, (_, p) in enumerate(c for c in chunks if c[0] == b"PLAN"):
-        base = LUMA if i == 0 else CHROMA
+        base = luma if i == 0 else chroma
         q = [min(max((b * s + 50) // 100, 1), 255) for b in base]
         fy, fx = {0: (1, 1), 1: (1, 2), 2: (2, 2)}[sub] if i else (1, 1)
         hp, wp = 8 * -(-h // (8 * fy)), 8 * -(-w // (8 * fx))
@@ -88,8 +91,9 @@ def spec_decode(data: bytes) -> np.ndarray:
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 @pytest.mark.parametrize("size", [(61, 43), (16, 16), (3, 5)])
-def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size) -> None:
+@pytest.mark.parametrize("tables", ["jpeg", "mse"])
+def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size, tables) -> None:
     src = small.convert(mode).resize(size)
-    data = save_bytes(src, quality=37, subsampling=subsampling, predict=False, deblock=False)
+    data = save_bytes(src, quality=37, subsampling=subsampling, tables=tables, predict=False, deblock=False)
     with Image.open(io.BytesIO(data)) as im:
         np.testing.assert_array_equal(spec_decode(data), np.asarray(im))

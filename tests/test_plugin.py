@@ -74,7 +74,7 @@ def test_subsampling_option(sample) -> None:
 
 def test_predict_and_deblock_without_models_are_refused_clearly(sample, monkeypatch) -> None:
     # An installation without a model for an option must say so, never silently write something else.
-    monkeypatch.setattr(runtime, "default_model", lambda task: None)
+    monkeypatch.setattr(runtime, "default_model", lambda task, tables="jpeg": None)
     for option in ("predict", "deblock"):
         with pytest.raises(ValueError, match=f"{option}=True needs"):
             save_bytes(sample, **{option: True})
@@ -222,3 +222,13 @@ def test_no_resource_warning_and_fp_closed_after_load(tmp_path, small) -> None:
         im = Image.open(path)
         im.load()
         im.close()
+
+
+def test_mse_tables_option(sample) -> None:
+    jpeg_tables = _open(save_bytes(sample, quality=30))
+    mse_tables = _open(save_bytes(sample, quality=30, tables="mse"))
+    assert (jpeg_tables.info["tables"], mse_tables.info["tables"]) == ("jpeg", "mse")
+    assert not np.array_equal(np.asarray(jpeg_tables), np.asarray(mse_tables))
+    assert psnr(np.asarray(mse_tables), np.asarray(sample)) > 30
+    with pytest.raises(ValueError, match="Invalid tables"):
+        save_bytes(sample, tables="psychovisual")
