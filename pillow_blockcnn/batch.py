@@ -215,6 +215,7 @@ class EncodeOptions:
 
     quality: int = 75
     subsampling: str = "4:2:0"
+    tables: str = "jpeg"
     predict: bool | None = None
     deblock: bool | None = None
     keep_metadata: bool = False
@@ -250,6 +251,7 @@ class EncodeOptions:
                 "BCNN",
                 quality=self.quality,
                 subsampling=self.subsampling,
+                tables=self.tables,
                 predict=self.predict,
                 deblock=self.deblock,
                 icc_profile=icc,
@@ -602,6 +604,7 @@ def describe_bcnn(data: bytes) -> dict[str, Any]:
         "mode": header.mode,
         "quality": header.quality,
         "subsampling": container.SUBSAMPLINGS[header.subsampling],
+        "tables": header.tables,
         "predicted": header.predicted,
         "deblock": header.deblock,
         "bpp": 8 * len(data) / (header.width * header.height),

@@ -267,6 +267,13 @@ Examples:
     show_default=True,
     help="Chroma subsampling.",
 )
+@click.option(
+    "--tables",
+    type=click.Choice(["jpeg", "mse"]),
+    default="jpeg",
+    show_default=True,
+    help="Quantisation tables: JPEG's, or the flatter set tuned for PSNR (fewer bits for the same PSNR).",
+)
 @click.option("--no-predict", is_flag=True, help="Do not use the learned block predictor (plain JPEG-like coding).")
 @click.option("--no-deblock", is_flag=True, help="Do not ask decoders to deblock these files.")
 @click.option(
@@ -280,6 +287,7 @@ def encode(
     ctx: click.Context,
     quality: int,
     subsampling: str,
+    tables: str,
     no_predict: bool,
     no_deblock: bool,
     keep_metadata: bool,
@@ -293,6 +301,7 @@ def encode(
     options = batch.EncodeOptions(
         quality=quality,
         subsampling=subsampling,
+        tables=tables,
         predict=False if no_predict else None,
         deblock=False if no_deblock else None,
         keep_metadata=keep_metadata,
@@ -422,7 +431,7 @@ def _info_text(d: dict[str, Any]) -> str:
     lines = [
         f"{d['file']}: {d['width']}x{d['height']} {d['mode']}, {d['bytes']:,} bytes, {d['bpp']:.3f} bpp",
         (
-            f"  format version {d['version']}, quality {d['quality']}, subsampling {d['subsampling']}, "
+            f"  format version {d['version']}, quality {d['quality']}, subsampling {d['subsampling']}, tables {d['tables']}, "
             f"predicted {yes[d['predicted']]}, deblocking recommended {yes[d['deblock']]}"
         ),
     ]

@@ -109,7 +109,9 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     exif = Image.Exif()
     exif[0x010F] = "pillow-blockcnn tests"  # Make
     path = tmp_path / "meta.bcnn"
-    sample.crop((0, 0, 40, 24)).save(path, quality=35, subsampling="4:2:2", icc_profile=b"icc" * 10, exif=exif)
+    sample.crop((0, 0, 40, 24)).save(
+        path, quality=35, subsampling="4:2:2", tables="mse", icc_profile=b"icc" * 10, exif=exif
+    )
     proc = run("info", str(path), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
@@ -117,6 +119,7 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     assert info["file"] == str(path) and info["bytes"] == size
     assert (info["width"], info["height"], info["mode"]) == (40, 24, "RGB")
     assert (info["quality"], info["subsampling"], info["predicted"], info["deblock"]) == (35, "4:2:2", False, False)
+    assert info["tables"] == "mse"
     assert info["bpp"] == pytest.approx(8 * size / (40 * 24))
     assert info["models"] == []
     assert info["metadata"] == {"exif": len(exif.tobytes()), "icc_profile": 30}
@@ -243,6 +246,7 @@ def test_info_text_and_damaged_file(tree: Path) -> None:
     result = invoke("info", "good.bcnn", "damaged.bcnn", cwd=tree)
     assert result.exit_code == 1
     assert "64x48 RGB" in result.stdout and "quality 60" in result.stdout and "PLAN" in result.stdout
+    assert "tables jpeg" in result.stdout
     assert "damaged.bcnn: PLAN chunk fails its CRC-32 check" in result.stderr
 
 
@@ -257,6 +261,14 @@ def test_encode_applies_exif_orientation_unless_metadata_is_kept(tmp_path: Path,
     assert result.exit_code == 0
     with Image.open(tmp_path / "kept.bcnn") as im:
         assert im.size == (40, 24) and im.getexif()[0x0112] == 6
+
+
+def test_encode_tables_option(tmp_path: Path, sample: Image.Image) -> None:
+    sample.crop((0, 0, 64, 48)).save(tmp_path / "a.png")
+    assert invoke("encode", "a.png", "--tables", "mse", cwd=tmp_path).exit_code == 0
+    with Image.open(tmp_path / "a.bcnn") as im:
+        assert im.info["tables"] == "mse"
+    assert invoke("encode", "a.png", "--tables", "ijg", "--force", cwd=tmp_path).exit_code == 2
 
 
 def test_closest_jpeg_is_the_nearest_size(sample: Image.Image) -> None:
