@@ -48,9 +48,9 @@ def dct_matrix() -> torch.Tensor:
     return torch.tensor(d, dtype=torch.float32)
 
 
-def plane_samples(plane: np.ndarray, quality: int, chroma: bool) -> dict[str, np.ndarray]:
+def plane_samples(plane: np.ndarray, quality: int, chroma: bool, tables: str = "jpeg") -> dict[str, np.ndarray]:
     """Contexts, availability, targets and quantisation steps for every block of one plane."""
-    qtable = jpeg.quant_table(quality, chroma)
+    qtable = jpeg.quant_table(quality, chroma, tables)
     recon = jpeg.roundtrip_plane(plane, qtable)
     bordered = np.zeros((recon.shape[0] + 2 * BLOCK, recon.shape[1] + 2 * BLOCK), dtype=np.uint8)
     bordered[BLOCK:-BLOCK, BLOCK:-BLOCK] = recon
@@ -92,13 +92,15 @@ class Sampler:
                 crop = crop[:, ::-1]
             crop = np.ascontiguousarray(crop)
             q = self.quality(rng)
+            table_sets = self.cfg.get("tables", ["jpeg"])
+            tables = table_sets[int(rng.integers(len(table_sets)))]
             ycc = colour.rgb_to_ycbcr(crop)
             if rng.random() < self.cfg["gray_prob"]:
-                parts.append(plane_samples(ycc[0], q, chroma=False))
+                parts.append(plane_samples(ycc[0], q, chroma=False, tables=tables))
                 continue
-            parts.append(plane_samples(ycc[0], q, chroma=False))
+            parts.append(plane_samples(ycc[0], q, chroma=False, tables=tables))
             for c in (1, 2):
-                parts.append(plane_samples(colour.downsample(ycc[c], (2, 2)), q, chroma=True))
+                parts.append(plane_samples(colour.downsample(ycc[c], (2, 2)), q, chroma=True, tables=tables))
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return {
             "context": torch.from_numpy(out["context"].astype(np.float32) / 255.0),
@@ -136,7 +138,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
-def validate(model: BlockPredictorNet, images: list[np.ndarray], qualities: list[int]) -> dict[str, Any]:
+def validate(
+    model: BlockPredictorNet, images: list[np.ndarray], qualities: list[int], table_sets: list[str]
+) -> dict[str, Any]:
     """Closed-loop coding of held-out crops: bytes and PSNR with the predictor against without.
 
     ``bytes_ratio`` (the selection metric) is the mean effective ratio: bytes at equal PSNR.
@@ -144,12 +148,12 @@ def validate(model: BlockPredictorNet, images: list[np.ndarray], qualities: list
     model.eval()
     res: dict[str, Any] = {}
     ratios = []
-    for q in qualities:
+    for q, tables in ((q, t) for t in table_sets for q in qualities):
         plain_bytes = pred_bytes = 0
         plain_psnr, pred_psnr = [], []
         for img in images:
-            plain = codec.encode(img, "RGB", q, reconstruct=True)
-            pred = codec.encode(img, "RGB", q, predictor=TorchPredictor(model, q), reconstruct=True)
+            plain = codec.encode(img, "RGB", q, tables=tables, reconstruct=True)
+            pred = codec.encode(img, "RGB", q, tables=tables, predictor=TorchPredictor(model, q), reconstruct=True)
             plain_bytes += sum(len(p) for p in plain.container.planes)
             pred_bytes += sum(len(p) for p in pred.container.planes)
             plain_psnr.append(psnr(plain.reconstruction, img))
@@ -160,7 +164,11 @@ def validate(model: BlockPredictorNet, images: list[np.ndarray], qualities: list
         # (q10 -> q30: 0.256 -> 0.610 bpp for 26.67 -> 30.49 dB), so a PSNR loss is charged as rate.
         effective = ratio * RATE_PER_DB ** (-delta)
         ratios.append(effective)
-        res[f"q{q}"] = {"bytes_ratio": ratio, "psnr_delta": delta, "effective_ratio": effective}
+        res[f"q{q}" if tables == "jpeg" else f"q{q}-{tables}"] = {
+            "bytes_ratio": ratio,
+            "psnr_delta": delta,
+            "effective_ratio": effective,
+        }
     res["bytes_ratio"] = float(np.mean(ratios))
     model.train()
     return res
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             running = []
         val = None
         if step % cfg["val_every"] == 0 or step == end:
-            val = validate(model, val_images, cfg["data"]["val_qualities"])
+            val = validate(model, val_images, cfg["data"]["val_qualities"], cfg["data"]["sampler"].get("tables", ["jpeg"]))
             logf.write(json.dumps({"step": step, "val": val, "wall_s": round(time.time() - t0, 1)}) + "\n")
             logf.flush()
             if val["bytes_ratio"] < best:
