@@ -10,7 +10,6 @@ from .deblocking import deblock_array, estimate_quality
 
 __all__ = ["deblock"]
 
-_ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
 
 
 def _quality_of(image: Image.Image) -> int:
@@ -33,7 +32,7 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
     RGBA and LA keep their alpha unchanged. ``model`` picks a packaged
     deblocking model by id (default: the newest).
     """
-    if image.mode not in ("L", "RGB", *_ALPHA_MODES):
+    if image.mode not in ("L", "RGB", "LA", "RGBA"):
         raise ValueError(f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first")
     if quality is None:
         quality = _quality_of(image)
@@ -46,14 +45,7 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
         model = default.id
     elif runtime.model_info(model).task != "deblock":
         raise ValueError(f"model {model!r} is not a deblocking model")
-    pixels = np.asarray(image)
-    colour_mode = _ALPHA_MODES.get(image.mode, image.mode)
-    colour = pixels[..., :-1] if image.mode in _ALPHA_MODES else pixels
-    if colour_mode == "L" and colour.ndim == 3:
-        colour = colour[..., 0]
-    restored = deblock_array(np.ascontiguousarray(colour), int(quality), model)
-    if image.mode in _ALPHA_MODES:
-        restored = np.dstack([restored, pixels[..., -1]])
+    restored = deblock_array(np.asarray(image), int(quality), model)
     result = Image.fromarray(restored, image.mode)
     result.info = dict(image.info)
     return result

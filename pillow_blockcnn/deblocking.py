@@ -67,13 +67,18 @@ def _tiles(length: int) -> list[tuple[int, int]]:
 
 
 def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
-    """Restore ``pixels`` (uint8 ``[H, W]`` gray or ``[H, W, 3]`` RGB) decoded from quality ``quality``.
+    """Restore ``pixels`` (uint8 ``[H, W]`` gray, ``[H, W, 3]`` RGB, or either with alpha last) decoded
+    from quality ``quality``; alpha is returned unchanged.
 
     Colour conversion happens per tile, so memory beyond the uint8 image in and
     out is bounded by the tile size, whatever the image size.
     """
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        colour = pixels[..., :-1] if pixels.shape[2] == 4 else pixels[..., 0]
+        restored = deblock_array(np.ascontiguousarray(colour), quality, model_id)
+        return np.dstack([restored, pixels[..., -1]])
     gray = pixels.ndim == 2
     h, w = pixels.shape[:2]
     ph, pw = -(-h // _MULTIPLE) * _MULTIPLE, -(-w // _MULTIPLE) * _MULTIPLE

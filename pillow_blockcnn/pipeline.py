@@ -84,9 +84,8 @@ def decode_pixels(parsed: Container, *, deblock: bool = True) -> np.ndarray:
     predictor = _predictor(predict_ids, header.quality) if header.predicted else None
     pixels = codec.decode(parsed, predictor)
     if deblock_id is not None and deblock:
-        if runtime.model_info(deblock_id).task != "deblock":
-            raise runtime.ModelError(f"model {deblock_id!r} named for deblocking is a {runtime.model_info(deblock_id).task} model")
-        colour = pixels[..., :3] if header.has_alpha else pixels
-        restored = deblock_array(np.ascontiguousarray(colour), header.quality, deblock_id)
-        pixels = np.dstack([restored, pixels[..., 3]]) if header.has_alpha else restored
+        task = runtime.model_info(deblock_id).task
+        if task != "deblock":
+            raise runtime.ModelError(f"model {deblock_id!r} named for deblocking is a {task} model")
+        pixels = deblock_array(pixels, header.quality, deblock_id)
     return pixels
