@@ -206,9 +206,10 @@ def _decode(data: bytes) -> tuple[str, np.ndarray | None]:
         return "clean", None
 
 
-def run(cases: int, seed: int = 0, time_limit_s: float = 5.0) -> Report:
+def run(cases: int, seed: int = 0, time_limit_s: float = 5.0, seeds: list[bytes] | None = None) -> Report:
+    """Fuzz ``cases`` mutations of ``seeds`` (default: :func:`corpus`)."""
     rng = random.Random(seed)
-    seeds = corpus()
+    seeds = seeds if seeds is not None else corpus()
     originals = [_decode(d)[1] for d in seeds]
     report = Report()
     for case in range(cases):

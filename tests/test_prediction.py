@@ -104,3 +104,13 @@ def test_a_predicted_file_needs_its_model(registry, small, monkeypatch) -> None:
     monkeypatch.setattr(runtime, "_manifest", lambda: {})
     with pytest.raises(runtime.ModelError, match=f"'{MODEL_ID}' is not part of pillow-blockcnn"):
         Image.open(io.BytesIO(data)).load()
+
+
+def test_fuzzing_predicted_files_finds_no_unclean_outcome(registry, small) -> None:
+    from . import fuzz
+
+    seeds = [save_bytes(small, quality=q) for q in (15, 60)] + [save_bytes(small.convert("L"), quality=30)]
+    assert all(Image.open(io.BytesIO(s)).info["predicted"] for s in seeds)
+    report = fuzz.run(cases=400, seed=7, seeds=seeds)
+    assert report.failures == []
+    assert report.outcomes["clean"] > 0 and report.outcomes["identical"] > 0
