@@ -237,8 +237,17 @@ def write_container(container: Container) -> bytes:
     return b"".join(parts)
 
 
+def _remaining(fp: BinaryIO) -> int:
+    pos = fp.tell()
+    end = fp.seek(0, 2)
+    fp.seek(pos)
+    return end - pos
+
+
 def _read_exact(fp: BinaryIO, n: int, what: str, kind: bytes | None = None) -> bytes:
-    data = fp.read(n)
+    # Never ask read() for more than the file holds: CPython allocates the requested
+    # size up front, so a forged length would cost gigabytes before the EOF is seen.
+    data = fp.read(min(n, _remaining(fp)))
     if len(data) != n:
         raise _ChunkTruncated(f"file is truncated: {what} needs {n} bytes, {len(data)} left", kind, data)
     return data

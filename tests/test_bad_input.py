@@ -111,3 +111,20 @@ def test_random_corruption_never_escapes_or_silently_changes_pixels(valid, valid
         return
     # Whatever decodes must be the original image: checksums leave no room for silent change.
     np.testing.assert_array_equal(pixels, valid_pixels)
+
+
+def test_a_forged_chunk_length_allocates_nothing_large(valid, tmp_path) -> None:
+    import tracemalloc
+
+    forged = bytearray(valid)
+    forged[8:12] = (2**31 - 1).to_bytes(4, "big")  # the HEAD chunk claims 2 GB
+    path = tmp_path / "forged.bcnn"
+    path.write_bytes(bytes(forged))
+    tracemalloc.start()
+    try:
+        with pytest.raises(OSError, match="truncated"):
+            Image.open(path)  # a real file: its read(n) would allocate n bytes up front
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
