@@ -47,6 +47,7 @@ from pillow_blockcnn import options as bcnn_options
 from pillow_blockcnn.bench import machine
 
 from .bdrate import Method, bd_rate, overlap, select_up_to
+from .candidates import installed, parse_spec
 from .metrics import psnr, ssim
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
@@ -423,11 +424,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="RD plot (PNG) beside the published anchors")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="TASK=PATH[:TABLES]",
+        help="evaluate an unshipped ONNX model as if it were packaged, e.g. deblock=runs/d.onnx:jpeg (repeatable)",
+    )
     args = parser.parse_args(argv)
     images = sorted(args.data.glob("*.png"))[: args.limit]
     if not images:
         parser.error(f"no PNG images in {args.data}")
-    result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
+    candidates = dict(parse_spec(spec) for spec in args.candidate)
+    with installed(candidates):
+        result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
+    result["candidates"] = {k: {"task": t, "tables": tb} for k, (t, _, tb) in candidates.items()}
     table = markdown(result)
     print(table)
     for path, text in ((args.json, json.dumps(result, indent=1) + "\n"), (args.markdown, table)):

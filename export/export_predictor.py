@@ -21,7 +21,6 @@ from .export_onnx import export_program
 from .predictor_model import INFO, BlockPredictorNet
 
 
-
 def export_predictor(model: BlockPredictorNet, out: Path, metadata: dict[str, str] | None = None) -> Path:
     context, info = torch.rand(4, 24, 24), torch.rand(4, INFO)
     n = torch.export.Dim("N", min=1, max=1 << 20)

@@ -26,8 +26,8 @@ import torch
 from export.colour import to_uint8, ycbcr_to_rgb
 from export.data import CropSampler, SamplerConfig, centre_crop, degrade, list_images, load_rgb, split_holdout
 from export.metrics import psnr, rgb_to_y_matlab
-from export.snapshot import load_snapshot
 from export.models import build_model, count_params
+from export.snapshot import load_snapshot
 
 VAL_QUALITIES = (10, 20, 30, 40)
 

@@ -32,17 +32,14 @@ def register_models(monkeypatch, models: dict[str, tuple[str, bytes]], sha_overr
     The registry's own sha256 check still runs; ``sha_override`` gives an entry
     a wrong hash to test that check. The newest entry of a task is its default.
     """
-    import hashlib
+    import dataclasses
 
+    from export.candidates import entries_for
     from pillow_blockcnn import runtime
 
-    files = {f"{model_id}.onnx": data for model_id, (_, data) in models.items()}
-    entries = {
-        model_id: runtime.ModelInfo(
-            model_id, task, f"{model_id}.onnx", (sha_override or {}).get(model_id, hashlib.sha256(data).hexdigest())
-        )
-        for model_id, (task, data) in models.items()
-    }
+    entries, files = entries_for({model_id: (task, data, ["jpeg"]) for model_id, (task, data) in models.items()})
+    for model_id, sha in (sha_override or {}).items():
+        entries[model_id] = dataclasses.replace(entries[model_id], sha256=sha)
     monkeypatch.setattr(runtime, "_manifest", lambda: entries)
     monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
     runtime.clear_sessions()
