@@ -123,10 +123,13 @@ CODECS: dict[str, Codec] = {
     c.name: c
     for c in [
         _bcnn("bcnn-plain", predict=False, deblock=False),
-        _bcnn("bcnn-plain-mse", predict=False, deblock=False, tables="mse"),
         _bcnn("bcnn-deblock", predict=False, deblock=True),
         _bcnn("bcnn-predict", predict=True, deblock=False),
         _bcnn("bcnn-predict-deblock", predict=True, deblock=True),
+        _bcnn("bcnn-plain-mse", predict=False, deblock=False, tables="mse"),
+        _bcnn("bcnn-deblock-mse", predict=False, deblock=True, tables="mse"),
+        _bcnn("bcnn-predict-mse", predict=True, deblock=False, tables="mse"),
+        _bcnn("bcnn-predict-deblock-mse", predict=True, deblock=True, tables="mse"),
         Codec(
             "jpeg",
             "Pillow JPEG (libjpeg-turbo) 4:2:0, optimize=True",
