@@ -118,7 +118,7 @@ def _subsampling(value: object) -> int:
 
 def _tables(value: object) -> str:
     if value not in container.TABLE_SETS:
-        msg = f"Invalid tables {value!r}: use 'jpeg' (libjpeg's, the default) or 'mse' (tuned for PSNR)"
+        msg = f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default) or 'jpeg' (libjpeg's)"
         raise ValueError(msg)
     return str(value)
 
@@ -151,7 +151,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     quality = _quality(info.get("quality", 75))
     subsampling = _subsampling(info.get("subsampling", 2))
-    tables = _tables(info.get("tables", "jpeg"))
+    tables = _tables(info.get("tables", "mse"))
     icc = _metadata_bytes("icc_profile", info.get("icc_profile", im.info.get("icc_profile")))
     exif = _metadata_bytes("exif", info.get("exif"))
     xmp = _metadata_bytes("xmp", info.get("xmp"))

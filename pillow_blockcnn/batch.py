@@ -215,7 +215,7 @@ class EncodeOptions:
 
     quality: int = 75
     subsampling: str = "4:2:0"
-    tables: str = "jpeg"
+    tables: str = "mse"
     predict: bool | None = None
     deblock: bool | None = None
     keep_metadata: bool = False

@@ -59,7 +59,11 @@ CODECS: dict[str, Codec] = {
     c.name: c
     for c in [
         Codec("bcnn", ".bcnn with the packaged models (what Image.save writes by default)", _pillow_saver("BCNN")),
-        Codec("bcnn-plain", ".bcnn, no prediction, no deblocking", _pillow_saver("BCNN", predict=False, deblock=False)),
+        Codec(
+            "bcnn-plain",
+            ".bcnn, no prediction, no deblocking, JPEG's tables (a headerless JPEG)",
+            _pillow_saver("BCNN", predict=False, deblock=False, tables="jpeg"),
+        ),
         Codec("jpeg", "Pillow JPEG 4:2:0, optimize=True", _pillow_saver("JPEG", optimize=True)),
     ]
 }

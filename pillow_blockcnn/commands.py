@@ -269,10 +269,10 @@ Examples:
 )
 @click.option(
     "--tables",
-    type=click.Choice(["jpeg", "mse"]),
-    default="jpeg",
+    type=click.Choice(["mse", "jpeg"]),
+    default="mse",
     show_default=True,
-    help="Quantisation tables: JPEG's, or the flatter set tuned for PSNR (fewer bits for the same PSNR).",
+    help="Quantisation tables: the set tuned for PSNR (fewer bits for the same PSNR), or JPEG's.",
 )
 @click.option("--no-predict", is_flag=True, help="Do not use the learned block predictor (plain JPEG-like coding).")
 @click.option("--no-deblock", is_flag=True, help="Do not ask decoders to deblock these files.")

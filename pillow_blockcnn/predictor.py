@@ -54,8 +54,8 @@ def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarra
     fronts = []
     for t in range(blocks_x + 2 * (blocks_y - 1)):
         by = np.arange(max(0, (t - blocks_x + 2) // 2), min(blocks_y - 1, t // 2) + 1)
-        bx = t - 2 * by
-        fronts.append((by, bx))
+        if len(by):  # a plane one block wide has blocks on even fronts only
+            fronts.append((by, t - 2 * by))
     return fronts
 
 

@@ -37,7 +37,9 @@ def register_models(monkeypatch, models: dict[str, tuple[str, bytes]], sha_overr
     from export.candidates import entries_for
     from pillow_blockcnn import runtime
 
-    entries, files = entries_for({model_id: (task, data, ["jpeg"]) for model_id, (task, data) in models.items()})
+    entries, files = entries_for(
+        {model_id: (task, data, ["jpeg", "mse"]) for model_id, (task, data) in models.items()}
+    )
     for model_id, sha in (sha_override or {}).items():
         entries[model_id] = dataclasses.replace(entries[model_id], sha256=sha)
     monkeypatch.setattr(runtime, "_manifest", lambda: entries)

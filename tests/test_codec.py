@@ -87,8 +87,8 @@ def test_alpha_is_lossless() -> None:
     np.testing.assert_array_equal(decoded[..., 3], pixels[..., 3])
 
 
-def test_wavefronts_visit_every_block_once_after_its_causal_neighbours() -> None:
-    blocks_y, blocks_x = 5, 7
+@pytest.mark.parametrize(("blocks_y", "blocks_x"), [(5, 7), (3, 1), (1, 4), (1, 1)])
+def test_wavefronts_visit_every_block_once_after_its_causal_neighbours(blocks_y, blocks_x) -> None:
     done = np.full((blocks_y, blocks_x), -1)
     for t, (by, bx) in enumerate(wavefronts(blocks_y, blocks_x)):
         assert len(by) > 0
