@@ -120,10 +120,17 @@ _sessions: dict[tuple[str, tuple[str, ...], int], onnxruntime.InferenceSession] 
 
 
 def session(model_id: str) -> onnxruntime.InferenceSession:
-    """The shared session for ``model_id`` under the current provider and thread options."""
+    """The shared session for ``model_id`` under the current provider and thread options.
+
+    Prediction models run on the CPU provider unless providers were set
+    explicitly: their rounded outputs feed a closed loop, and a GPU's
+    last-bit differences would drift the decoded pixels (docs/FORMAT.md §10).
+    """
     import onnxruntime as ort
 
     wanted = providers()
+    if options.PROVIDERS is None and model_info(model_id).task == "predict":
+        wanted = ("CPUExecutionProvider",)
     key = (model_id, wanted, options.THREADS)
     with _lock:
         cached = _sessions.get(key)

@@ -114,3 +114,9 @@ def test_fuzzing_predicted_files_finds_no_unclean_outcome(registry, small) -> No
     report = fuzz.run(cases=400, seed=7, seeds=seeds)
     assert report.failures == []
     assert report.outcomes["clean"] > 0 and report.outcomes["identical"] > 0
+
+
+def test_prediction_models_stay_on_the_cpu_provider_by_default(registry, monkeypatch) -> None:
+    monkeypatch.setattr(runtime, "providers", lambda: ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    session = runtime.session(MODEL_ID)
+    assert session.get_providers() == ["CPUExecutionProvider"]
