@@ -118,5 +118,6 @@ def test_fuzzing_predicted_files_finds_no_unclean_outcome(registry, small) -> No
 
 def test_prediction_models_stay_on_the_cpu_provider_by_default(registry, monkeypatch) -> None:
     monkeypatch.setattr(runtime, "providers", lambda: ("CUDAExecutionProvider", "CPUExecutionProvider"))
-    session = runtime.session(MODEL_ID)
-    assert session.get_providers() == ["CPUExecutionProvider"]
+    runtime.session(MODEL_ID)
+    # The session was asked for the CPU alone (onnxruntime would fall back to it silently anyway here).
+    assert [key[1] for key in runtime._sessions if key[0] == MODEL_ID] == [("CPUExecutionProvider",)]
