@@ -1,6 +1,6 @@
 """Block predictor checkpoint -> single-file ONNX with a torch-vs-onnxruntime parity check.
 
-    python -m export.export_predictor --ckpt runs/predict_v1/best.pt --out pillow_blockcnn/models/predict-v1.onnx
+    python -m export.export_predictor --ckpt runs/predict_v1/best.pt --out pillow_blockcnn/models/pred-1.onnx
 
 Same export choices as the deblocker (``export/export_onnx.py``): one self-contained
 file (``external_data=False``) that loads from bytes, a dynamic batch dimension,

@@ -1,6 +1,6 @@
 """What a one-ulp change of every prediction does to decoded pixels (the CPU-vs-GPU case).
 
-    python -m export.ulp_study --model predict-v1 --data ../shared/data/kodak --quality 20 --json results/ulp_study.json
+    python -m export.ulp_study --model pred-1 --data ../shared/data/kodak --quality 20 --json results/ulp_study.json
 
 A decoder on another machine (another CPU kernel, a GPU) may compute each
 raw prediction one float32 ulp away from the encoder's. Predictions are rounded

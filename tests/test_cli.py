@@ -122,8 +122,8 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     assert info["tables"] == "mse"
     assert info["bpp"] == pytest.approx(8 * size / (40 * 24))
     assert info["models"] == [  # the packaged models, prediction first
-        {"id": "predict-v1", "role": "predict", "installed": True},
-        {"id": "deblock-v1", "role": "deblock", "installed": True},
+        {"id": "pred-1", "role": "predict", "installed": True},
+        {"id": "dblk-1", "role": "deblock", "installed": True},
     ]
     assert info["metadata"] == {"exif": len(exif.tobytes()), "icc_profile": 30}
     assert [c["type"] for c in info["chunks"]] == ["HEAD", "exif", "iccp", "PLAN", "PLAN", "PLAN", "END "]

@@ -136,3 +136,11 @@ def test_model_ids_are_validated_on_write() -> None:
 def test_signature_mismatch() -> None:
     with pytest.raises(BcnnFormatError, match="signature"):
         container.read_header(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 40))
+
+
+def test_overhead_with_the_shipped_model_ids_is_under_100_bytes() -> None:
+    from pillow_blockcnn import runtime
+
+    ids = tuple(m.id for m in runtime.models("predict")[-1:] + runtime.models("deblock")[-1:])
+    c = _file(predicted=True, deblock=True, models=ids)
+    assert len(container.write_container(c)) - sum(len(p) for p in c.planes) < 100
