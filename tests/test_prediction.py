@@ -121,3 +121,12 @@ def test_prediction_models_stay_on_the_cpu_provider_by_default(registry, monkeyp
     runtime.session(MODEL_ID)
     # The session was asked for the CPU alone (onnxruntime would fall back to it silently anyway here).
     assert [key[1] for key in runtime._sessions if key[0] == MODEL_ID] == [("CPUExecutionProvider",)]
+
+
+def test_the_shipped_predictor_decodes_to_the_encoders_reconstruction(sample) -> None:
+    model_id = runtime.default_model("predict", "mse").id
+    pixels = np.asarray(sample.crop((40, 30, 240, 150)))
+    encoded = codec.encode(pixels, "RGB", 25, tables="mse", predictor=OnnxPredictor(model_id, 25), reconstruct=True)
+    data = container.write_container(encoded.container)  # no deblocking flag: the decode is the reconstruction
+    assert Image.open(io.BytesIO(data)).info["models"] == (model_id,)
+    np.testing.assert_array_equal(_decode(data), encoded.reconstruction)
