@@ -44,7 +44,7 @@ from PIL import Image, features
 
 import pillow_blockcnn
 from pillow_blockcnn import options as bcnn_options
-from pillow_blockcnn.bench import machine
+from pillow_blockcnn.bench import machine, pillow_saver
 
 from .bdrate import Method, bd_rate, overlap, select_up_to
 from .candidates import installed, parse_spec
@@ -74,15 +74,6 @@ class Codec:
     save: Saver
     qualities: tuple[int, ...]
     unavailable: Callable[[], str | None]  # None when usable, else the reason it is not
-
-
-def _pillow_saver(fmt: str, **params: object) -> Saver:
-    def save(im: Image.Image, quality: int) -> bytes:
-        out = io.BytesIO()
-        im.save(out, fmt, quality=quality, **params)
-        return out.getvalue()
-
-    return save
 
 
 def _bcnn_unavailable(predict: bool, deblock: bool, tables: str) -> Callable[[], str | None]:
@@ -115,7 +106,7 @@ def _jxl_unavailable() -> str | None:
 
 def _bcnn(name: str, predict: bool, deblock: bool, tables: str = "jpeg") -> Codec:
     description = f".bcnn 4:2:0, predict={predict}, deblock={deblock}, tables={tables}"
-    saver = _pillow_saver("BCNN", predict=predict, deblock=deblock, tables=tables)
+    saver = pillow_saver("BCNN", predict=predict, deblock=deblock, tables=tables)
     return Codec(name, description, saver, JPEG_GRID, _bcnn_unavailable(predict, deblock, tables))
 
 
@@ -133,28 +124,28 @@ CODECS: dict[str, Codec] = {
         Codec(
             "jpeg",
             "Pillow JPEG (libjpeg-turbo) 4:2:0, optimize=True",
-            _pillow_saver("JPEG", optimize=True, subsampling="4:2:0"),
+            pillow_saver("JPEG", optimize=True, subsampling="4:2:0"),
             JPEG_GRID,
             _feature_unavailable("jpg"),
         ),
         Codec(
             "webp",
             "Pillow WebP (libwebp), method=6",
-            _pillow_saver("WEBP", method=6),
+            pillow_saver("WEBP", method=6),
             WEBP_GRID,
             _feature_unavailable("webp"),
         ),
         Codec(
             "avif",
             "Pillow AVIF (libavif, aom encoder), 4:2:0, speed=6, max_threads=1",
-            _pillow_saver("AVIF", speed=6, subsampling="4:2:0", max_threads=1),
+            pillow_saver("AVIF", speed=6, subsampling="4:2:0", max_threads=1),
             AVIF_GRID,
             _feature_unavailable("avif"),
         ),
         Codec(
             "jxl",
             "JPEG XL via pillow-jxl-plugin (libjxl), effort=7, num_threads=1",
-            _pillow_saver("JXL", effort=7, num_threads=1),
+            pillow_saver("JXL", effort=7, num_threads=1),
             JXL_GRID,
             _jxl_unavailable,
         ),

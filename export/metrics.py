@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from pillow_blockcnn.bench import psnr  # one PSNR for the package's bench and the evaluations
+
+__all__ = ["psnr", "psnr_b", "rgb_to_y_matlab", "ssim"]
+
 
 def rgb_to_y_matlab(rgb: np.ndarray) -> np.ndarray:
     """RGB (H, W, 3) in 0..255 -> float64 Y in 16..235 (not rounded)."""
     x = rgb.astype(np.float64)
     return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    """PSNR in dB over all elements."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:

@@ -35,6 +35,7 @@ __all__ = [
     "evaluate",
     "machine",
     "markdown",
+    "pillow_saver",
     "psnr",
 ]
 
@@ -46,7 +47,9 @@ class Codec:
     save: Callable[[Image.Image, int], bytes]
 
 
-def _pillow_saver(fmt: str, **params: object) -> Callable[[Image.Image, int], bytes]:
+def pillow_saver(fmt: str, **params: object) -> Callable[[Image.Image, int], bytes]:
+    """``save(image, quality) -> bytes`` through ``Image.save``: how every codec here is driven."""
+
     def save(im: Image.Image, quality: int) -> bytes:
         out = io.BytesIO()
         im.save(out, fmt, quality=quality, **params)
@@ -58,13 +61,13 @@ def _pillow_saver(fmt: str, **params: object) -> Callable[[Image.Image, int], by
 CODECS: dict[str, Codec] = {
     c.name: c
     for c in [
-        Codec("bcnn", ".bcnn with the packaged models (what Image.save writes by default)", _pillow_saver("BCNN")),
+        Codec("bcnn", ".bcnn with the packaged models (what Image.save writes by default)", pillow_saver("BCNN")),
         Codec(
             "bcnn-plain",
             ".bcnn, no prediction, no deblocking, JPEG's tables (a headerless JPEG)",
-            _pillow_saver("BCNN", predict=False, deblock=False, tables="jpeg"),
+            pillow_saver("BCNN", predict=False, deblock=False, tables="jpeg"),
         ),
-        Codec("jpeg", "Pillow JPEG 4:2:0, optimize=True", _pillow_saver("JPEG", optimize=True)),
+        Codec("jpeg", "Pillow JPEG 4:2:0, optimize=True", pillow_saver("JPEG", optimize=True)),
     ]
 }
 
