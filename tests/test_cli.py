@@ -121,9 +121,9 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     assert (info["quality"], info["subsampling"], info["predicted"], info["deblock"]) == (35, "4:2:2", True, True)
     assert info["tables"] == "mse"
     assert info["bpp"] == pytest.approx(8 * size / (40 * 24))
-    assert info["models"] == [  # the packaged models, prediction first
-        {"id": "pred-1", "role": "predict", "installed": True},
-        {"id": "dblk-1", "role": "deblock", "installed": True},
+    assert info["models"] == [  # the packaged defaults for these tables, prediction first
+        {"id": runtime.default_model("predict", "mse").id, "role": "predict", "installed": True},
+        {"id": runtime.default_model("deblock", "mse").id, "role": "deblock", "installed": True},
     ]
     assert info["metadata"] == {"exif": len(exif.tobytes()), "icc_profile": 30}
     assert [c["type"] for c in info["chunks"]] == ["HEAD", "exif", "iccp", "PLAN", "PLAN", "PLAN", "END "]
