@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
             "file_bytes": bcnn.stat().st_size,
             "decode": _run_step("decode", bcnn, bcnn, args.quality),
         }
-        import pillow_blockcnn.runtime as runtime
+        from pillow_blockcnn import runtime
 
         result["deblocking_model"] = (runtime.default_model("deblock") or runtime.ModelInfo("none", "", "", "")).id
     return emit(result, args.json)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pillow_blockcnn.bench import machine
 
-__all__ = ["machine", "emit"]
+__all__ = ["emit", "machine"]
 
 
 def emit(result: dict[str, Any], path: Path | None) -> dict[str, Any]:

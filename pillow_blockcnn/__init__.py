@@ -17,7 +17,7 @@ from .artifacts import deblock
 from .container import BcnnFormatError
 from .runtime import ModelError
 
-__all__ = ["__version__", "register_bcnn_opener", "deblock", "BcnnFormatError", "ModelError"]
+__all__ = ["BcnnFormatError", "ModelError", "__version__", "deblock", "register_bcnn_opener"]
 
 
 def _register_imageio() -> None:

@@ -23,7 +23,7 @@ from . import colour, jpeg
 from .container import MAX_DIMENSION, BcnnFormatError, Container, Header
 from .predictor import BLOCK, BlockPredictor, NullPredictor, gather_contexts, wavefronts
 
-__all__ = ["EncodedImage", "encode", "decode", "plane_shapes", "to_planes", "from_planes", "SUBSAMPLING_FACTORS"]
+__all__ = ["SUBSAMPLING_FACTORS", "EncodedImage", "decode", "encode", "from_planes", "plane_shapes", "to_planes"]
 
 #: Header subsampling code -> chroma (vertical, horizontal) factors.
 SUBSAMPLING_FACTORS: dict[int, tuple[int, int]] = {0: (1, 1), 1: (1, 2), 2: (2, 2)}

@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "rgb_to_ycbcr",
-    "ycbcr_to_rgb",
     "downsample",
-    "upsample",
+    "rgb_to_ycbcr",
     "rgb_to_ycbcr_float",
+    "upsample",
+    "ycbcr_to_rgb",
     "ycbcr_to_rgb_float",
 ]
 

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 __all__ = [
-    "SIGNATURE",
     "FORMAT_VERSION",
     "MAX_DIMENSION",
     "MODES",
+    "SIGNATURE",
     "BcnnFormatError",
-    "Header",
     "Container",
-    "read_header",
+    "Header",
     "read_container",
+    "read_header",
     "write_container",
 ]
 

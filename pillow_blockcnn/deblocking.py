@@ -15,7 +15,7 @@ import numpy as np
 from . import runtime
 from .colour import rgb_to_ycbcr_float, ycbcr_to_rgb_float
 
-__all__ = ["deblock_array", "estimate_quality", "TILE", "HALO"]
+__all__ = ["HALO", "TILE", "deblock_array", "estimate_quality"]
 
 #: Images up to TILE x TILE pixels run in one pass; larger ones in TILE tiles.
 TILE = 1024

@@ -22,12 +22,12 @@ from PIL import Image, ImageFile
 
 __all__ = [
     "JpegPlaneError",
-    "quant_table",
-    "scaled_table",
-    "encode_plane",
     "decode_plane",
+    "encode_plane",
+    "quant_table",
     "roundtrip_blocks",
     "roundtrip_plane",
+    "scaled_table",
 ]
 
 # ITU T.81 Annex K tables, natural (row-major) order.

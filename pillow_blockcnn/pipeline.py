@@ -20,7 +20,7 @@ from .deblocking import deblock_array
 from .prediction import OnnxPredictor
 from .predictor import BlockPredictor
 
-__all__ = ["encode_pixels", "decode_pixels", "resolve_models"]
+__all__ = ["decode_pixels", "encode_pixels", "resolve_models"]
 
 
 def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime.ModelInfo | None:

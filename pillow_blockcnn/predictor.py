@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["BlockPredictor", "NullPredictor", "wavefronts", "gather_contexts", "CONTEXT", "BLOCK"]
+__all__ = ["BLOCK", "CONTEXT", "BlockPredictor", "NullPredictor", "gather_contexts", "wavefronts"]
 
 BLOCK = 8
 CONTEXT = 3 * BLOCK

@@ -26,7 +26,7 @@ from . import __version__, options
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["ModelInfo", "ModelError", "models", "model_info", "default_model", "session", "providers", "clear_sessions"]
+__all__ = ["ModelError", "ModelInfo", "clear_sessions", "default_model", "model_info", "models", "providers", "session"]
 
 
 class ModelError(OSError):

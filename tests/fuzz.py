@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import pillow_blockcnn  # noqa: F401  (registers the format)
+import pillow_blockcnn  # registers the format
 
 SIGNATURE_LEN = 8
 EXTREMES = [0, 1, 2**31 - 1, 2**31, 2**32 - 1]

@@ -124,7 +124,7 @@ def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample
 
 def test_a_file_needing_a_missing_model_is_refused_by_name(registry, sample, monkeypatch) -> None:
     data = save_bytes(sample.crop((0, 0, 16, 16)), quality=20)
-    monkeypatch.setattr(runtime, "_manifest", lambda: {})
+    monkeypatch.setattr(runtime, "_manifest", dict)
     with pytest.raises(runtime.ModelError, match=f"model '{MODEL_ID}' is not part of pillow-blockcnn"):
         Image.open(io.BytesIO(data)).load()
 

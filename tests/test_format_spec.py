@@ -46,7 +46,7 @@ def spec_decode(data: bytes) -> np.ndarray:
         fy, fx = {0: (1, 1), 1: (1, 2), 2: (2, 2)}[sub] if i else (1, 1)
         hp, wp = 8 * -(-h // (8 * fy)), 8 * -(-w // (8 * fx))
         (n,) = struct.unpack_from(">H", p)
-        seg = lambda m, b: bytes([0xFF, m]) + struct.pack(">H", len(b) + 2) + b  # noqa: E731
+        seg = lambda m, b: bytes([0xFF, m]) + struct.pack(">H", len(b) + 2) + b
         jpeg = (
             b"\xff\xd8"
             + seg(0xDB, bytes([0] + [q[k] for k in ZIGZAG]))

@@ -101,7 +101,7 @@ def test_one_ulp_perturbation_of_every_prediction_stays_local(registry, sample, 
 
 def test_a_predicted_file_needs_its_model(registry, small, monkeypatch) -> None:
     data = save_bytes(small)
-    monkeypatch.setattr(runtime, "_manifest", lambda: {})
+    monkeypatch.setattr(runtime, "_manifest", dict)
     with pytest.raises(runtime.ModelError, match=f"'{MODEL_ID}' is not part of pillow-blockcnn"):
         Image.open(io.BytesIO(data)).load()
 
