@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,11 @@ def main() -> None:
                 "wall_s": wall_prev + time.time() - t_start, "torch_rng": torch.get_rng_state(), "config": cfg,
                 "val": val or {}}
 
+    stopping: list[int] = []  # SIGTERM/SIGINT: finish the step, save last.pt, exit (resume loses nothing)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopping.append(signum))
     model.train()
-    while step < stop:
+    while step < stop and not stopping:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -178,7 +182,9 @@ def main() -> None:
         elif time.time() - t_ckpt > 60 * cfg["ckpt_minutes"]:
             save(last, **state())
             t_ckpt = time.time()
-    log(fh, event="stop", step=step, total_iters=total, wall_s=round(wall_prev + time.time() - t_start, 1))
+    if stopping:
+        save(last, **state())
+    log(fh, event="stop", step=step, total_iters=total, signal=stopping[0] if stopping else None, wall_s=round(wall_prev + time.time() - t_start, 1))
 
 
 if __name__ == "__main__":
