@@ -199,12 +199,35 @@ def speed(unet_kwargs: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     return out
 
 
+def to_markdown(res: dict[str, Any]) -> str:
+    """The comparison as a table (one row per variant), plus the inference speeds when measured."""
+    lines = ["# Deblocker design comparison (`python -m export.compare_designs`)", ""]
+    tr = res.get("training", {})
+    if tr:
+        any_rec = next(iter(tr.values()))
+        lines += [(f"Equal training time, {any_rec['minutes']:g} min per variant from scratch, {any_rec['machine']}, "
+                  f"{any_rec['date']}. Validation: held-out training images (not a benchmark set), colour "
+                  "protocol, mean gain over JPEG at q10/20/30/40."), "",
+                  "| variant | params | steps | blocks/s in training | gain Y (dB) | gain RGB (dB) |",
+                  "|---|---|---|---|---|---|"]
+        for name, r in tr.items():
+            lines.append(f"| {name} | {r['params']:,} | {r['steps']} | {r['blocks_per_s']:,.0f} | "
+                         f"{r['val']['gain_y']:+.3f} | {r['val']['gain_rgb']:+.3f} |")
+    if "speed" in res:
+        sp = res["speed"]
+        lines += ["", f"Inference, torch, 768x512 RGB-sized input, {sp['machine']}, {sp['date']}:", "",
+                  "| design | s per image | MP/s |", "|---|---|---|"]
+        lines += [f"| {k} | {v['s_per_768x512']} | {v['mp_per_s']} |" for k, v in sp.items() if isinstance(v, dict)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per variant")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="*", default=None, help="variant names (default: all)")
     ap.add_argument("--speed", action="store_true", help="measure inference speed instead of training")
+    ap.add_argument("--report", action="store_true", help="only rewrite the markdown table from --out")
     ap.add_argument("--out", type=Path, default=Path("results/design_comparison.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -213,7 +236,9 @@ def main() -> None:
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
     meta = {"date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
             f"{torch.get_num_threads()} torch threads", "torch": torch.__version__}
-    if args.speed:
+    if args.report:
+        pass
+    elif args.speed:
         res["speed"] = {**meta, **speed(unet_kwargs)}
     else:
         d = cfg["data"]
@@ -232,6 +257,7 @@ def main() -> None:
             args.out.write_text(json.dumps(res, indent=2) + "\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(to_markdown(res))
 
 
 if __name__ == "__main__":
