@@ -92,9 +92,10 @@ def save(path: Path, **state: Any) -> None:
     os.replace(tmp, path)
 
 
-def log(fh, **rec: Any) -> None:
-    fh.write(json.dumps(rec) + "\n")
-    fh.flush()
+def log(path: Path, **rec: Any) -> None:
+    """Append one JSON record (opened per record, so a killed run never leaves a half-buffered log)."""
+    with path.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
 
 
 def main() -> None:
@@ -133,7 +134,7 @@ def main() -> None:
         torch.set_rng_state(ck["torch_rng"])
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
-    fh = open(run_dir / "log.jsonl", "a")
+    fh = run_dir / "log.jsonl"
     log(fh, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline={f"q{q}": {"y": b[0], "rgb": b[1]} for q, b in validator.base.items()},
