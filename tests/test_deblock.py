@@ -109,7 +109,7 @@ def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, 
 
 def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample) -> None:
     src = sample.crop((0, 0, 88, 56))
-    data = save_bytes(src, quality=20)  # deblock=None: the packaged model is recommended
+    data = save_bytes(src, quality=20, deblock=True)  # recommended whether or not it helps
     with Image.open(io.BytesIO(data)) as im:
         assert im.info["deblock"] and im.info["models"] == (MODEL_ID,)
         deblocked = np.asarray(im)
@@ -122,8 +122,31 @@ def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample
         pillow_blockcnn.register_bcnn_opener(deblock=True)
 
 
+def test_automatic_deblocking_is_recommended_only_when_it_helps(registry, sample) -> None:
+    # The random stand-in model makes every image worse: the encoder, which has the original, checks and
+    # leaves the recommendation out, while deblock=True still asks for it.
+    src = sample.crop((0, 0, 88, 56))
+    with Image.open(io.BytesIO(save_bytes(src, quality=20))) as im:
+        assert not im.info["deblock"] and im.info["models"] == ()
+        np.testing.assert_array_equal(np.asarray(im), np.asarray(_open_plain(src, 20)))
+    for mode in ("L", "RGBA"):
+        with Image.open(io.BytesIO(save_bytes(src.convert(mode), quality=20))) as im:
+            assert not im.info["deblock"]
+
+
+def test_the_packaged_deblocker_is_recommended_where_it_helps(sample) -> None:
+    # A 4:2:0 photo at low quality is where the packaged deblocker was trained to help.
+    src = sample.crop((100, 60, 292, 188))
+    with Image.open(io.BytesIO(save_bytes(src, quality=20))) as im:
+        assert im.info["deblock"] and im.info["models"][-1] == runtime.default_model("deblock", "mse").id
+
+
+def _open_plain(src: Image.Image, quality: int) -> Image.Image:
+    return Image.open(io.BytesIO(save_bytes(src, quality=quality, deblock=False)))
+
+
 def test_a_file_needing_a_missing_model_is_refused_by_name(registry, sample, monkeypatch) -> None:
-    data = save_bytes(sample.crop((0, 0, 16, 16)), quality=20)
+    data = save_bytes(sample.crop((0, 0, 16, 16)), quality=20, deblock=True)
     monkeypatch.setattr(runtime, "_manifest", dict)
     with pytest.raises(runtime.ModelError, match=f"model '{MODEL_ID}' is not part of pillow-blockcnn"):
         Image.open(io.BytesIO(data)).load()
