@@ -98,6 +98,16 @@ def log(path: Path, **rec: Any) -> None:
         fh.write(json.dumps(rec) + "\n")
 
 
+def _warm_start(model: torch.nn.Module, run: str) -> None:
+    """A new run (own schedule, fresh optimiser) from another run's weights: its ``best.pt`` when this machine
+    has it, else its committed float16 snapshot."""
+    best = Path("runs") / run / "best.pt"
+    if best.exists():
+        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    elif load_snapshot(run, model) is None:
+        raise SystemExit(f"config 'init': no weights for run {run!r} (neither {best} nor its snapshot)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
@@ -134,11 +144,13 @@ def main() -> None:
         torch.set_rng_state(ck["torch_rng"])
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
+    elif "init" in cfg:
+        _warm_start(model, cfg["init"])
     fh = run_dir / "log.jsonl"
     log(fh, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline={f"q{q}": {"y": b[0], "rgb": b[1]} for q, b in validator.base.items()},
-        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0)
+        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"))
 
     s = cfg["schedule"]
     total, stop = s["total_iters"], min(s["total_iters"], args.max_steps or s["total_iters"])

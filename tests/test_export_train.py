@@ -72,3 +72,28 @@ def test_sigterm_saves_and_stops(tmp_path, sample) -> None:
     stop = json.loads(log.read_text().splitlines()[-1])
     assert stop["event"] == "stop" and stop["signal"] == signal.SIGTERM and stop["step"] >= 2
     assert torch.load(run / "last.pt", weights_only=False)["step"] == stop["step"]
+
+
+def test_warm_start_takes_another_runs_weights_and_a_fresh_schedule(tmp_path, sample, monkeypatch) -> None:
+    cfg_path = _setup(tmp_path, sample, total=3)
+    monkeypatch.chdir(tmp_path)
+    _train(monkeypatch, cfg_path, tmp_path / "runs" / "tiny")
+    first = torch.load(tmp_path / "runs" / "tiny" / "best.pt", weights_only=False)["model"]
+    cfg = json.loads(cfg_path.read_text())
+    cfg.update(name="tiny2", init="tiny")
+    cfg["schedule"]["total_iters"] = 1
+    cfg2 = tmp_path / "cfg2.json"
+    cfg2.write_text(json.dumps(cfg))
+    _train(monkeypatch, cfg2, tmp_path / "runs" / "tiny2")
+    events = [json.loads(line) for line in (tmp_path / "runs" / "tiny2" / "log.jsonl").read_text().splitlines()]
+    assert events[0]["init"] == "tiny" and events[0]["step"] == 0
+    cfg.update(name="tiny3", init="missing")
+    cfg2.write_text(json.dumps(cfg))
+    with pytest.raises(SystemExit, match="no weights for run 'missing'"):
+        _train(monkeypatch, cfg2, tmp_path / "runs" / "tiny3")
+    from export.models import build_model
+
+    model = build_model(cfg["model"])
+    train._warm_start(model, "tiny")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, first[k]), k
