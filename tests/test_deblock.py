@@ -124,7 +124,7 @@ def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample
 
 def test_automatic_deblocking_is_recommended_only_when_it_helps(registry, sample) -> None:
     # The random stand-in model makes every image worse: the encoder, which has the original, checks and
-    # leaves the recommendation out, while deblock=True still asks for it.
+    # leaves the recommendation out (deblock=True still writes it: test_bcnn_files_are_deblocked_on_decode...).
     src = sample.crop((0, 0, 88, 56))
     with Image.open(io.BytesIO(save_bytes(src, quality=20))) as im:
         assert not im.info["deblock"] and im.info["models"] == ()
