@@ -11,7 +11,6 @@ from .deblocking import deblock_array, estimate_quality
 __all__ = ["deblock"]
 
 
-
 def _quality_of(image: Image.Image) -> int:
     tables = getattr(image, "quantization", None)
     if tables:
@@ -31,6 +30,11 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
     present on images opened from JPEG files). Modes L and RGB are restored;
     RGBA and LA keep their alpha unchanged. ``model`` picks a packaged
     deblocking model by id (default: the newest).
+
+    The packaged models learned from 4:2:0 JPEGs (Pillow's and most cameras'
+    default) and from grayscale ones; on 4:4:4 colour JPEGs at high quality
+    they can remove detail rather than artifacts, so compare before
+    replacing such files.
     """
     if image.mode not in ("L", "RGB", "LA", "RGBA"):
         raise ValueError(f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first")
