@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from export.colour import rgb_to_ycbcr, ycbcr_to_rgb
 from export.data import CropSampler, SamplerConfig, list_images, load_rgb, split_holdout
 from export.models import BLOCK, BlockCNN, BlockUNet, count_params
 from export.train import Validator
@@ -36,7 +37,7 @@ from export.train import Validator
 CONFIG = Path("export/configs/deblock_v1.json")
 
 # ----------------------------------------------------------------------------------------------------------------
-# Lab <-> YCbCr (torch, for the colour-space comparison only; the runtime stays in YCbCr)
+# Lab <-> YCbCr (for the colour-space comparison only, never differentiated; the runtime stays in YCbCr)
 # ----------------------------------------------------------------------------------------------------------------
 _M = torch.tensor([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
                    [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float32)
@@ -45,16 +46,13 @@ _EPS, _KAPPA = 216 / 24389, 24389 / 27
 
 
 def _ycc_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    y, cb, cr = x[:, 0] * 255, x[:, 1] * 255 - 128, x[:, 2] * 255 - 128
-    return torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+    """YCbCr/255 (N,3,H,W) -> RGB 0..255 with the training pipeline's own conversion (:mod:`export.colour`)."""
+    return torch.from_numpy(ycbcr_to_rgb(x.permute(0, 2, 3, 1).numpy() * 255)).permute(0, 3, 1, 2)
 
 
 def _rgb_to_ycc(rgb: torch.Tensor) -> torch.Tensor:
-    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
-    return torch.stack([y, cb, cr], 1) / 255
+    """RGB 0..255 (N,3,H,W) -> YCbCr/255, the inverse of :func:`_ycc_to_rgb`."""
+    return torch.from_numpy(rgb_to_ycbcr(rgb.permute(0, 2, 3, 1).numpy())).permute(0, 3, 1, 2) / 255
 
 
 def ycc_to_lab(x: torch.Tensor) -> torch.Tensor:
