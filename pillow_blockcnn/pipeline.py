@@ -89,10 +89,9 @@ def encode_pixels(
 
 
 def _deblocking_helps(original: np.ndarray, decoded: np.ndarray, quality: int, model_id: str) -> bool:
-    """Whether deblocking ``decoded`` lowers its squared error to ``original`` (colour channels only)."""
-    restored = deblock_array(decoded, quality, model_id)
-    colour = slice(None) if original.ndim == 2 else slice(0, 3)
-    return _sse(restored[..., colour], original[..., colour]) < _sse(decoded[..., colour], original[..., colour])
+    """Whether deblocking ``decoded`` lowers its squared error to ``original``. Alpha, when there is one, is
+    lossless and left unchanged by deblocking, so it adds nothing to either side."""
+    return _sse(deblock_array(decoded, quality, model_id), original) < _sse(decoded, original)
 
 
 def _sse(a: np.ndarray, b: np.ndarray, rows: int = 256) -> int:
