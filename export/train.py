@@ -146,8 +146,8 @@ def main() -> None:
         step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
     elif "init" in cfg:
         _warm_start(model, cfg["init"])
-    fh = run_dir / "log.jsonl"
-    log(fh, event="start", step=step, params=count_params(model), n_train=len(train_files),
+    log_path = run_dir / "log.jsonl"
+    log(log_path, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline={f"q{q}": {"y": b[0], "rgb": b[1]} for q, b in validator.base.items()},
         load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"))
@@ -179,13 +179,13 @@ def main() -> None:
         losses.append(float(loss.detach()))
         step += 1
         if step % cfg["log_every"] == 0:
-            log(fh, step=step, loss=float(np.mean(losses)), lr=lr, wall_s=round(wall_prev + time.time() - t_start, 1))
+            log(log_path, step=step, loss=float(np.mean(losses)), lr=lr, wall_s=round(wall_prev + time.time() - t_start, 1))
             losses = []
         if step % cfg["val_every"] == 0 or step == stop:
             tv = time.time()
             val = validator(model)
             score = 0.5 * (val["gain_y"] + val["gain_rgb"])
-            log(fh, step=step, val=val, val_s=round(time.time() - tv, 1), lr=lr,
+            log(log_path, step=step, val=val, val_s=round(time.time() - tv, 1), lr=lr,
                 wall_s=round(wall_prev + time.time() - t_start, 1))
             if score > best:
                 best = score
@@ -197,7 +197,7 @@ def main() -> None:
             t_ckpt = time.time()
     if stopping:
         save(last, **state())
-    log(fh, event="stop", step=step, total_iters=total, signal=stopping[0] if stopping else None, wall_s=round(wall_prev + time.time() - t_start, 1))
+    log(log_path, event="stop", step=step, total_iters=total, signal=stopping[0] if stopping else None, wall_s=round(wall_prev + time.time() - t_start, 1))
 
 
 if __name__ == "__main__":
