@@ -40,10 +40,12 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
-    """Compress with Pillow's JPEG (default 4:2:0 for RGB) and decode; gray (H, W) arrays stay gray."""
+def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: int | None = None) -> np.ndarray:
+    """Compress with Pillow's JPEG (default 4:2:0 for RGB; ``subsampling`` as Pillow's option) and decode;
+    gray (H, W) arrays stay gray."""
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
+    extra = {} if subsampling is None else {"subsampling": subsampling}
+    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality), **extra)
     buf.seek(0)
     with Image.open(buf) as im:
         return np.asarray(im, dtype=np.uint8).copy()

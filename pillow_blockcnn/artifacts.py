@@ -31,10 +31,13 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
     RGBA and LA keep their alpha unchanged. ``model`` picks a packaged
     deblocking model by id (default: the newest).
 
-    The packaged models learned from 4:2:0 JPEGs (Pillow's and most cameras'
-    default) and from grayscale ones; on 4:4:4 colour JPEGs at high quality
-    they can remove detail rather than artifacts, so compare before
-    replacing such files.
+    A model trained mostly on low qualities removes detail rather than
+    artifacts from a nearly perfect JPEG, so an image whose quality is above
+    the model's ``max_quality`` (``runtime.model_info(id).max_quality``,
+    measured on held-out images by ``export/quality_range.py``) is returned
+    unchanged, as a copy. The packaged models learned from 4:2:0 JPEGs
+    (Pillow's and most cameras' default) and from grayscale ones; below
+    ``max_quality`` they improve 4:4:4 JPEGs too, by somewhat less.
     """
     if image.mode not in ("L", "RGB", "LA", "RGBA"):
         raise ValueError(f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first")
@@ -49,6 +52,8 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
         model = default.id
     elif runtime.model_info(model).task != "deblock":
         raise ValueError(f"model {model!r} is not a deblocking model")
+    if quality > runtime.model_info(model).max_quality:
+        return image.copy()
     restored = deblock_array(np.asarray(image), int(quality), model)
     result = Image.fromarray(restored, image.mode)
     result.info = dict(image.info)

@@ -43,6 +43,12 @@ class ModelInfo:
     sha256: str
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def max_quality(self) -> int:
+        """The highest JPEG quality a deblocking model was measured to improve (manifest ``max_quality``,
+        from ``export/quality_range.py``); above it ``deblock()`` leaves images as they are."""
+        return int(self.details.get("max_quality", 100))
+
 
 @lru_cache(maxsize=1)
 def _manifest() -> dict[str, ModelInfo]:

@@ -97,6 +97,27 @@ def test_unknown_quality_and_bad_modes_are_clear_errors(registry, sample) -> Non
         pillow_blockcnn.deblock(sample, quality=0)
 
 
+def test_images_above_the_models_max_quality_are_returned_unchanged(registry, sample) -> None:
+    import dataclasses
+
+    info = registry[MODEL_ID]
+    registry[MODEL_ID] = dataclasses.replace(info, details={**info.details, "max_quality": 50})
+    src = sample.crop((0, 0, 64, 48))
+    for quality in (51, 100):
+        with _jpeg(src, quality) as jpeg:
+            jpeg.load()
+            out = pillow_blockcnn.deblock(jpeg)
+            assert out is not jpeg and out.info == jpeg.info
+            np.testing.assert_array_equal(np.asarray(out), np.asarray(jpeg))
+    with _jpeg(src, 50) as jpeg:
+        assert not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
+
+
+def test_packaged_deblockers_state_the_quality_range_they_were_measured_on() -> None:
+    for info in runtime.models("deblock"):
+        assert isinstance(info.details.get("max_quality"), int) and 1 <= info.max_quality <= 100, info.id
+
+
 def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, sample) -> None:
     monkeypatch.setattr(deblocking, "TILE", 64)
     monkeypatch.setattr(deblocking, "HALO", 16)

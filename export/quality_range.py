@@ -1,0 +1,114 @@
+"""Where a deblocking model helps: its gain over JPEG at each quality, on the held-out *training* images.
+
+Usage: ``python -m export.quality_range --model pillow_blockcnn/models/dblk-2.onnx --out results/quality_range_dblk-2.json``
+
+A model trained mostly on low qualities can lower the PSNR of a high-quality JPEG (its error floor lies above
+the JPEG's). ``pillow_blockcnn.deblock()`` therefore leaves images above the model's ``max_quality`` (a manifest
+field) as they are. This command measures that field: for every quality of the grid it restores the
+validation split of ``export/configs/<config>`` (never the benchmarks) as 4:2:0 and 4:4:4 colour JPEGs and as
+grayscale JPEGs, and ``max_quality`` is the highest grid quality up to which the mean gain is positive in all
+three modes. Also writes ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from export.colour import gray_to_ycbcr, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
+from export.data import centre_crop, jpeg_roundtrip, list_images, load_rgb, split_holdout, to_gray
+from export.evaluate_deblock import onnx_restorer
+from pillow_blockcnn.bench import machine
+
+QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 88, 90, 92, 94, 95, 96, 98, 100)
+MODES = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
+
+
+def gains(images: list[np.ndarray], restore, quality: int, mode: str) -> list[float]:
+    """PSNR gain (RGB for colour, the gray value for gray) of each image at ``quality`` in ``mode``."""
+    out = []
+    for rgb in images:
+        if mode == "gray":
+            clean = to_gray(rgb)
+            jpg = jpeg_roundtrip(clean, quality)
+            res = to_uint8(restore(gray_to_ycbcr(jpg), quality)[..., 0])
+        else:
+            clean = rgb
+            jpg = jpeg_roundtrip(rgb, quality, subsampling=MODES[mode])
+            res = to_uint8(ycbcr_to_rgb(restore(rgb_to_ycbcr(jpg), quality)))
+        out.append(_gain(clean, jpg, res))
+    return out
+
+
+def _gain(clean: np.ndarray, jpg: np.ndarray, res: np.ndarray) -> float:
+    """PSNR(res) - PSNR(jpg) as a ratio of squared errors, finite when either is exact (q100 can be)."""
+    def sse(a: np.ndarray) -> float:
+        return float(np.sum((a.astype(np.float64) - clean) ** 2))
+    return 10.0 * float(np.log10((sse(jpg) + 1.0) / (sse(res) + 1.0)))
+
+
+def max_quality(table: dict[str, dict[str, dict[str, float]]]) -> int:
+    """Highest grid quality q such that the mean gain is positive at every grid quality <= q in every mode."""
+    best = 0
+    for q in QUALITIES:
+        if all(table[m][str(q)]["mean"] > 0 for m in MODES):
+            best = q
+        else:
+            break
+    return best
+
+
+def markdown(res: dict) -> str:
+    lines = [f"# Deblocking gain by JPEG quality: `{res['model']}`", "",
+             (f"{res['n_images']} held-out training images ({res['split']}), centre crops of at most "
+             f"{res['crop']} px; {res['date']}, {res['machine']}. Command: `{res['command']}`."), "",
+             ("Mean PSNR gain over the JPEG in dB (RGB for colour, the gray value for gray), and the share of "
+             "images it lowers."), "",
+             "| quality | " + " | ".join(MODES) + " |", "|---|" + "---|" * len(MODES)]
+    for q in QUALITIES:
+        cells = [f"{res['gain'][m][str(q)]['mean']:+.2f} ({res['gain'][m][str(q)]['hurt']:.0%})" for m in MODES]
+        lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    lines += ["", (f"**max_quality = {res['max_quality']}**: the highest quality up to which the mean gain is "
+              "positive in every mode; `deblock()` leaves images above it unchanged.")]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--config", type=Path, default=Path("export/configs/deblock_v1.json"),
+                    help="training config whose validation split is used")
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+
+    data = json.loads(args.config.read_text())["data"]
+    _, val = split_holdout(list_images(Path(data["root"])), data["n_val"], data["split_seed"])
+    images = [centre_crop(load_rgb(f), args.crop) for f in val]
+    restore = onnx_restorer(args.model, args.threads)
+    t0 = time.time()
+    table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in MODES}
+    for mode in MODES:
+        for q in QUALITIES:
+            g = gains(images, restore, q, mode)
+            table[mode][str(q)] = {"mean": float(np.mean(g)), "worst": float(np.min(g)),
+                                   "hurt": float(np.mean(np.array(g) < 0))}
+    res = {"model": args.model.name, "split": f"{args.config.name} validation split", "n_images": len(images),
+           "crop": args.crop, "date": date.today().isoformat(),
+           "machine": f"{machine()}, {args.threads} onnxruntime threads",
+           "command": f"python -m export.quality_range --model {args.model} --threads {args.threads} --out {args.out}",
+           "gain": table, "max_quality": max_quality(table), "seconds": round(time.time() - t0, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
