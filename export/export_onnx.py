@@ -10,6 +10,7 @@ batch/height/width go through ``dynamic_shapes`` (dynamo exporter), and the opse
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from export.models import build_model, count_params
+from export.models import FlipEnsemble, build_model, count_params
 
 OPSET = 18
 INPUT_LAYOUT = "[N,4,H,W] Y,Cb,Cr /255 + quality/100"
@@ -32,7 +33,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if not isinstance(mod, nn.Sequential):
             continue
         keys = list(mod._modules.keys())
-        for k1, k2 in zip(keys, keys[1:]):
+        for k1, k2 in itertools.pairwise(keys):
             conv, bn = mod._modules[k1], mod._modules[k2]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 mod._modules[k1] = torch.nn.utils.fusion.fuse_conv_bn_eval(conv.eval(), bn.eval())
@@ -125,8 +126,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--flip-ensemble", action="store_true",
+                    help="export the mean of the network on the image and its mirror image (2x the compute)")
     args = ap.parse_args()
     model, ck = load_checkpoint(args.ckpt)
+    if args.flip_ensemble:
+        model = FlipEnsemble(fold_batchnorm(model)).eval()
     spec = ck["config"]["model"]
     meta = {
         "task": "deblock",
@@ -138,6 +143,7 @@ def main() -> None:
         "training_iterations": str(ck["step"]),
         "config_name": ck["config"]["name"],
         "val_gain_rgb_db": f"{ck.get('val', {}).get('gain_rgb', float('nan')):.4f}",
+        "ensemble": "hflip" if args.flip_ensemble else "none",
     }
     export_model(model, args.out, meta)
     diff = parity_check(model, args.out)

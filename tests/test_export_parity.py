@@ -9,7 +9,7 @@ import onnx
 import torch
 
 from export.export_onnx import export_model, make_session, parity_check
-from export.models import BlockCNN, BlockUNet
+from export.models import BlockCNN, BlockUNet, FlipEnsemble
 
 
 def _random_unet() -> BlockUNet:
@@ -28,6 +28,18 @@ def test_unet_export_parity(tmp_path: Path) -> None:
     assert {p.key: p.value for p in proto.metadata_props}["task"] == "deblock"
     assert [i.name for i in proto.graph.input] == ["x"] and [o.name for o in proto.graph.output] == ["y"]
     assert parity_check(model, path, shapes=((1, 32, 48), (3, 56, 24))) < 1e-4
+
+
+def test_flip_ensemble_exports_and_commutes_with_mirroring(tmp_path: Path) -> None:
+    net = _random_unet()
+    model = FlipEnsemble(net).eval()
+    path = export_model(model, tmp_path / "e.onnx")
+    assert parity_check(model, path, shapes=((1, 32, 48), (2, 24, 40))) < 1e-4
+    x = torch.rand(1, 4, 32, 48, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y, y_mirror, single = model(x), model(x.flip(3)), net(x)
+    torch.testing.assert_close(y_mirror, y.flip(3), atol=1e-5, rtol=0)  # the ensemble has no left or right
+    assert not torch.allclose(y, single, atol=1e-3)  # and it is not the single network
 
 
 def test_unet_onnx_loads_from_bytes(tmp_path: Path) -> None:
