@@ -8,6 +8,7 @@ of ``(seed, step)``, so a resumed run draws exactly the batches an uninterrupted
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,14 @@ class CropSampler:
             xs.append(x)
             ts.append(t)
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+def validation_crops(config: Path, crop: int) -> list[np.ndarray]:
+    """Centre crops of the validation split of a training config file: the images ``export.train``
+    validates on and never samples, for choosing between models without the benchmarks."""
+    data = json.loads(Path(config).read_text())["data"]
+    _, val = split_holdout(list_images(Path(data["root"])), data["n_val"], data["split_seed"])
+    return [centre_crop(load_rgb(f), crop) for f in val]
 
 
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:

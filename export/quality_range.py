@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export.colour import gray_to_ycbcr, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
-from export.data import centre_crop, jpeg_roundtrip, list_images, load_rgb, split_holdout, to_gray
+from export.data import jpeg_roundtrip, to_gray, validation_crops
 from export.evaluate_deblock import onnx_restorer
 from pillow_blockcnn.bench import machine
 
@@ -88,9 +88,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    data = json.loads(args.config.read_text())["data"]
-    _, val = split_holdout(list_images(Path(data["root"])), data["n_val"], data["split_seed"])
-    images = [centre_crop(load_rgb(f), args.crop) for f in val]
+    images = validation_crops(args.config, args.crop)
     restore = onnx_restorer(args.model, args.threads)
     t0 = time.time()
     table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in MODES}

@@ -1,11 +1,16 @@
-"""export/quality_range.py: the per-quality gain table and the max_quality rule it derives."""
+"""The tools that choose between deblocking models on held-out training images: export/quality_range.py (the
+per-quality gain table and the max_quality rule) and export/validate_deblock.py."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+from PIL import Image
 
 from export import quality_range as qr
-from export.data import jpeg_roundtrip
+from export import validate_deblock
+from export.data import jpeg_roundtrip, list_images, split_holdout, validation_crops
 from export.evaluate_deblock import identity_restorer
 
 
@@ -42,3 +47,27 @@ def test_the_colour_modes_use_their_chroma_subsampling(sample) -> None:
     sub420 = jpeg_roundtrip(rgb, 90, subsampling=qr.MODES["colour 4:2:0"])
     np.testing.assert_array_equal(sub420, jpeg_roundtrip(rgb, 90))  # Pillow's default
     assert not np.array_equal(sub420, jpeg_roundtrip(rgb, 90, subsampling=qr.MODES["colour 4:4:4"]))
+
+
+def test_validation_crops_are_the_held_out_split_on_the_block_grid(tmp_path, sample) -> None:
+    root = tmp_path / "train"
+    root.mkdir()
+    for i in range(6):
+        sample.crop((i * 10, 0, i * 10 + 70 + i, 50)).save(root / f"img{i}.png")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"root": str(root), "n_val": 2, "split_seed": 3}}))
+    crops = validation_crops(config, 64)
+    _, val = split_holdout(list_images(root), 2, 3)
+    assert len(crops) == 2
+    for crop, path in zip(crops, val, strict=True):
+        assert crop.shape[0] % 8 == 0 and crop.shape[1] % 8 == 0 and crop.shape[:2] == (48, 64)
+        full = np.asarray(Image.open(path).convert("RGB"))
+        y0, x0 = (full.shape[0] - 48) // 2 // 8 * 8, (full.shape[1] - 64) // 2 // 8 * 8
+        np.testing.assert_array_equal(crop, full[y0 : y0 + 48, x0 : x0 + 64])
+
+
+def test_validation_scores_an_identity_model_at_zero_gain(sample) -> None:
+    images = [np.asarray(sample.convert("RGB").crop((0, 0, 64, 48)))]
+    scores = validate_deblock.score(images, identity_restorer)
+    assert scores["gain_y"] == 0.0 and scores["gain_rgb"] == 0.0
+    assert {f"q{q}_gain_y" for q in (10, 20, 30, 40)} <= scores.keys()
