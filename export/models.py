@@ -151,7 +151,8 @@ class FlipEnsemble(nn.Module):
 
     A JPEG mirrored left-right is still a JPEG on the same 8x8 grid when the width is a multiple of 8 (the
     runtime pads to one), and training saw flips, so the second pass is an independent estimate of the same
-    restoration. Two sequential passes rather than one batch of two: twice the time, the same peak memory.
+    restoration. It costs twice the time and, through onnxruntime, about twice the peak memory (measured in
+    ``export/NOTES.md``), which is why the shipped models are single networks.
     """
 
     def __init__(self, model: nn.Module) -> None:
