@@ -131,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     model, ck = load_checkpoint(args.ckpt)
     if args.flip_ensemble:
-        model = FlipEnsemble(fold_batchnorm(model)).eval()
+        model = FlipEnsemble(model).eval()  # export_model folds BatchNorm inside it too
     spec = ck["config"]["model"]
     meta = {
         "task": "deblock",

@@ -1,6 +1,6 @@
 """Where a deblocking model helps: its gain over JPEG at each quality, on the held-out *training* images.
 
-Usage: ``python -m export.quality_range --model pillow_blockcnn/models/dblk-2.onnx --out results/quality_range_dblk-2.json``
+Usage: ``python -m export.quality_range --model pillow_blockcnn/models/dblk-3.onnx --out results/quality_range_dblk-3.json``
 
 A model trained mostly on low qualities can lower the PSNR of a high-quality JPEG (its error floor lies above
 the JPEG's). ``pillow_blockcnn.deblock()`` therefore leaves images above the model's ``max_quality`` (a manifest
@@ -22,14 +22,14 @@ import numpy as np
 
 from export.colour import gray_to_ycbcr, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from export.data import jpeg_roundtrip, to_gray, validation_crops
-from export.evaluate_deblock import onnx_restorer
+from export.evaluate_deblock import Restorer, onnx_restorer
 from pillow_blockcnn.bench import machine
 
 QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 88, 90, 92, 94, 95, 96, 98, 100)
 MODES = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
 
 
-def gains(images: list[np.ndarray], restore, quality: int, mode: str) -> list[float]:
+def gains(images: list[np.ndarray], restore: Restorer, quality: int, mode: str) -> list[float]:
     """PSNR gain (RGB for colour, the gray value for gray) of each image at ``quality`` in ``mode``."""
     out = []
     for rgb in images:
