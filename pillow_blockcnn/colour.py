@@ -62,7 +62,7 @@ def downsample(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
     """
     fy, fx = factors
     p = plane.astype(np.int32)
-    h, w = p.shape
+    w = p.shape[1]
     if fy == 1 and fx == 1:
         return plane.copy()
     if fy == 2 and fx == 2:

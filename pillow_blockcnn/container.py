@@ -291,7 +291,7 @@ def read_header(fp: BinaryIO, allow_truncated: bool = False) -> tuple[Header, di
     while True:
         start = fp.tell()
         try:
-            length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
+            _length, kind = _CHUNK_HEAD.unpack(_read_exact(fp, _CHUNK_HEAD.size, "a chunk header"))
             if kind in (PLANE, ALPHA, END) or kind[:1].isupper():
                 fp.seek(start)
                 return header, metadata
