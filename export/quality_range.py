@@ -13,9 +13,7 @@ three modes. Also writes ``<out>.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ import numpy as np
 from export.colour import gray_to_ycbcr, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from export.data import jpeg_roundtrip, to_gray, validation_crops
 from export.evaluate_deblock import Restorer, onnx_restorer
-from pillow_blockcnn.bench import machine
+from export.validate_deblock import add_held_out_options, report, write_report
 
 QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 88, 90, 92, 94, 95, 96, 98, 100)
 MODES = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
@@ -81,11 +79,7 @@ def markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--config", type=Path, default=Path("export/configs/deblock_v1.json"),
-                    help="training config whose validation split is used")
-    ap.add_argument("--crop", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True)
+    add_held_out_options(ap)
     args = ap.parse_args()
 
     images = validation_crops(args.config, args.crop)
@@ -97,15 +91,9 @@ def main() -> None:
             g = gains(images, restore, q, mode)
             table[mode][str(q)] = {"mean": float(np.mean(g)), "worst": float(np.min(g)),
                                    "hurt": float(np.mean(np.array(g) < 0))}
-    res = {"model": args.model.name, "split": f"{args.config.name} validation split", "n_images": len(images),
-           "crop": args.crop, "date": date.today().isoformat(),
-           "machine": f"{machine()}, {args.threads} onnxruntime threads",
-           "command": f"python -m export.quality_range --model {args.model} --threads {args.threads} --out {args.out}",
-           "gain": table, "max_quality": max_quality(table), "seconds": round(time.time() - t0, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    res = report(args, len(images), f"export.quality_range --model {args.model}", model=args.model.name,
+                 gain=table, max_quality=max_quality(table), seconds=round(time.time() - t0, 1))
+    write_report(args.out, res, markdown(res))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import json
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,30 @@ from export.data import jpeg_roundtrip, validation_crops
 from export.evaluate_deblock import QUALITIES, Restorer, onnx_restorer
 from export.metrics import psnr, rgb_to_y_matlab
 from pillow_blockcnn.bench import machine
+
+
+def add_held_out_options(ap: argparse.ArgumentParser) -> None:
+    """The options every held-out comparison takes: which split, how large the crops, threads, where to write."""
+    ap.add_argument("--config", type=Path, default=Path("export/configs/deblock_v1.json"),
+                    help="training config whose validation split is used")
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True)
+
+
+def report(args: argparse.Namespace, n_images: int, command: str, **fields: Any) -> dict[str, Any]:
+    """What was measured, where and how to rerun it (``command``: the module and its own arguments)."""
+    return {"split": f"{args.config.name} validation split", "n_images": n_images, "crop": args.crop,
+            "date": date.today().isoformat(), "machine": f"{machine()}, {args.threads} onnxruntime threads",
+            "command": f"python -m {command} --threads {args.threads} --out {args.out}", **fields}
+
+
+def write_report(out: Path, res: dict[str, Any], md: str) -> None:
+    """``out`` (JSON) and ``out`` with ``.md``; the markdown is printed too."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    out.with_suffix(".md").write_text(md)
+    print(md)
 
 
 def score(images: list[np.ndarray], restore: Restorer) -> dict[str, float]:
@@ -59,22 +84,12 @@ def markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", type=Path, nargs="+")
-    ap.add_argument("--config", type=Path, default=Path("export/configs/deblock_v1.json"),
-                    help="training config whose validation split is used")
-    ap.add_argument("--crop", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True)
+    add_held_out_options(ap)
     args = ap.parse_args()
     images = validation_crops(args.config, args.crop)
-    res = {"split": f"{args.config.name} validation split", "n_images": len(images), "crop": args.crop,
-           "date": date.today().isoformat(), "machine": f"{machine()}, {args.threads} onnxruntime threads",
-           "command": (f"python -m export.validate_deblock {' '.join(map(str, args.models))} "
-                       f"--threads {args.threads} --out {args.out}"),
-           "models": {str(m): score(images, onnx_restorer(m, args.threads)) for m in args.models}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    res = report(args, len(images), f"export.validate_deblock {' '.join(map(str, args.models))}",
+                 models={str(m): score(images, onnx_restorer(m, args.threads)) for m in args.models})
+    write_report(args.out, res, markdown(res))
 
 
 if __name__ == "__main__":
