@@ -46,15 +46,16 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an integer 1..100, got {quality!r}")
     if model is None:
-        default = runtime.default_model("deblock")
-        if default is None:
+        info = runtime.default_model("deblock")
+        if info is None:
             raise runtime.ModelError("this installation of pillow-blockcnn ships no deblocking model")
-        model = default.id
-    elif runtime.model_info(model).task != "deblock":
-        raise ValueError(f"model {model!r} is not a deblocking model")
-    if quality > runtime.model_info(model).max_quality:
+    else:
+        info = runtime.model_info(model)
+        if info.task != "deblock":
+            raise ValueError(f"model {model!r} is not a deblocking model")
+    if quality > info.max_quality:
         return image.copy()
-    restored = deblock_array(np.asarray(image), int(quality), model)
+    restored = deblock_array(np.asarray(image), int(quality), info.id)
     result = Image.fromarray(restored, image.mode)
     result.info = dict(image.info)
     return result
