@@ -69,6 +69,37 @@ class Validator:
         return res
 
 
+def restoration_loss(out: torch.Tensor, target: torch.Tensor, spec: dict[str, Any] | None = None) -> torch.Tensor:
+    """The training loss named by the config's ``loss`` entry (default: plain MSE over Y, Cb, Cr, as the paper).
+
+    ``{"kind": "log_mse", "channel_weights": [wy, wcb, wcr]}`` is the mean over samples of log10 of each
+    sample's channel-weighted MSE, i.e. minus its PSNR / 10. The benchmarks report the mean PSNR gain over
+    images and qualities; pooled MSE lets the large errors of low qualities drown the high-quality samples
+    (which is why the MSE-trained models damage nearly perfect JPEGs), while the mean log weighs each sample's
+    dB alike. The channel weights say which errors matter: Y-PSNR sees only Y.
+    """
+    spec = spec or {"kind": "mse"}
+    if spec["kind"] == "mse" and "channel_weights" not in spec:
+        return torch.nn.functional.mse_loss(out, target)  # exactly what deblock_v1/v2 trained with
+    w = torch.tensor(spec.get("channel_weights", [1.0, 1.0, 1.0]), dtype=out.dtype).view(1, -1, 1, 1)
+    w = w / w.mean()
+    per_sample = ((out - target) ** 2 * w).mean(dim=(1, 2, 3))
+    if spec["kind"] == "mse":
+        return per_sample.mean()
+    if spec["kind"] == "log_mse":
+        return torch.log10(per_sample + float(spec.get("eps", 1e-8))).mean()
+    raise ValueError(f"unknown loss kind {spec['kind']!r}: use 'mse' or 'log_mse'")
+
+
+def selection_score(val: dict[str, Any], cfg: dict[str, Any]) -> float:
+    """The validation number ``best.pt`` maximises: ``select`` = "mean" (of the Y and RGB gains, default),
+    "y" or "rgb"."""
+    kind = cfg.get("select", "mean")
+    if kind == "mean":
+        return 0.5 * (val["gain_y"] + val["gain_rgb"])
+    return float(val[{"y": "gain_y", "rgb": "gain_rgb"}[kind]])
+
+
 def lr_at(step: int, cfg: dict[str, Any]) -> float:
     """Linear warm-up then cosine decay to ``min_lr`` at ``total_iters`` (defined by iterations, not time)."""
     s = cfg["schedule"]
@@ -133,6 +164,10 @@ def main() -> None:
     validator = Validator(val_imgs, d["val_crop"])
 
     model = build_model(cfg["model"])
+    # channels_last: oneDNN's convolutions run ~10% faster on this CPU (2026-12-01, AMD EPYC, 2 threads); it
+    # changes the order of float sums, so it is a config entry and a run keeps one layout from start to end.
+    layout = torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
+    model = model.to(memory_format=layout)
     opt = make_optimizer(model, cfg)
     step, best, wall_prev = 0, -float("inf"), 0.0
     last = run_dir / "last.pt"
@@ -170,7 +205,8 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         x, t = sampler.batch(step)
-        loss = torch.nn.functional.mse_loss(model(x), t)
+        x, t = x.contiguous(memory_format=layout), t.contiguous(memory_format=layout)
+        loss = restoration_loss(model(x), t, cfg.get("loss"))
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
@@ -184,7 +220,7 @@ def main() -> None:
         if step % cfg["val_every"] == 0 or step == stop:
             tv = time.time()
             val = validator(model)
-            score = 0.5 * (val["gain_y"] + val["gain_rgb"])
+            score = selection_score(val, cfg)
             log(log_path, step=step, val=val, val_s=round(time.time() - tv, 1), lr=lr,
                 wall_s=round(wall_prev + time.time() - t_start, 1))
             if score > best:

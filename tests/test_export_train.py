@@ -18,7 +18,7 @@ from PIL import Image
 from export import train
 
 
-def _setup(tmp_path: Path, sample: Image.Image, total: int) -> Path:
+def _setup(tmp_path: Path, sample: Image.Image, total: int, **extra: object) -> Path:
     data = tmp_path / "data"
     data.mkdir()
     for i in range(6):
@@ -31,7 +31,7 @@ def _setup(tmp_path: Path, sample: Image.Image, total: int) -> Path:
         "model": {"arch": "BlockUNet", "ch": [8, 8, 8], "enc_blocks": [1, 1, 1], "dec_blocks": [1, 1]},
         "optim": {"kind": "adamw", "lr": 0.001, "weight_decay": 0.0001, "clip_grad_norm": 1.0},
         "schedule": {"total_iters": total, "warmup_iters": 2, "min_lr": 1e-06},
-        "log_every": 1, "val_every": 3, "ckpt_minutes": 5,
+        "log_every": 1, "val_every": 3, "ckpt_minutes": 5, **extra,
     }
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg))
@@ -43,8 +43,10 @@ def _train(monkeypatch: pytest.MonkeyPatch, cfg: Path, run: Path, *extra: str) -
     train.main()
 
 
-def test_interrupted_run_ends_where_an_uninterrupted_one_does(tmp_path, sample, monkeypatch) -> None:
-    cfg = _setup(tmp_path, sample, total=5)
+@pytest.mark.parametrize("extra", [{}, {"channels_last": True, "loss": {"kind": "log_mse", "channel_weights": [2, 1, 1]}}],
+                         ids=["paper", "channels_last-log_mse"])
+def test_interrupted_run_ends_where_an_uninterrupted_one_does(tmp_path, sample, monkeypatch, extra) -> None:
+    cfg = _setup(tmp_path, sample, total=5, **extra)
     _train(monkeypatch, cfg, tmp_path / "whole")
     _train(monkeypatch, cfg, tmp_path / "split", "--max-steps", "2")
     _train(monkeypatch, cfg, tmp_path / "split")
@@ -97,3 +99,42 @@ def test_warm_start_takes_another_runs_weights_and_a_fresh_schedule(tmp_path, sa
     train._warm_start(model, "tiny")
     for k, v in model.state_dict().items():
         assert torch.equal(v, first[k]), k
+
+
+def test_default_loss_is_the_papers_mse() -> None:
+    gen = torch.Generator().manual_seed(0)
+    out, target = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    assert torch.equal(train.restoration_loss(out, target), torch.nn.functional.mse_loss(out, target))
+    assert torch.equal(train.restoration_loss(out, target, {"kind": "mse"}), torch.nn.functional.mse_loss(out, target))
+
+
+def test_log_mse_is_minus_the_mean_psnr_over_samples() -> None:
+    target = torch.full((2, 3, 8, 8), 0.5)
+    out = target.clone()
+    out[0] += 0.01  # a near-perfect sample (40 dB) ...
+    out[1] += 0.1  # ... and a poor one (20 dB): pooled MSE is ~all the poor one's, the mean of logs weighs both alike
+    loss = train.restoration_loss(out, target, {"kind": "log_mse"})
+    assert loss.item() == pytest.approx(-(40 + 20) / 2 / 10, abs=1e-4)
+    out.requires_grad_(True)
+    train.restoration_loss(out, target, {"kind": "log_mse"}).backward()
+    g_log = out.grad.abs().mean(dim=(1, 2, 3))
+    assert g_log[0] > g_log[1]  # the small error is not drowned out
+
+
+def test_channel_weights_price_luma_errors_above_chroma_errors() -> None:
+    target = torch.zeros(1, 3, 8, 8)
+    in_y, in_cb = target.clone(), target.clone()
+    in_y[:, 0] += 0.1
+    in_cb[:, 1] += 0.1
+    spec = {"kind": "mse", "channel_weights": [2.0, 1.0, 1.0]}
+    ly, lcb = train.restoration_loss(in_y, target, spec), train.restoration_loss(in_cb, target, spec)
+    assert ly.item() == pytest.approx(2 * lcb.item())
+    with pytest.raises(ValueError, match="unknown loss"):
+        train.restoration_loss(in_y, target, {"kind": "l1"})
+
+
+def test_best_checkpoint_selection_follows_the_config() -> None:
+    val = {"gain_y": 1.0, "gain_rgb": 3.0}
+    assert train.selection_score(val, {}) == 2.0
+    assert train.selection_score(val, {"select": "y"}) == 1.0
+    assert train.selection_score(val, {"select": "rgb"}) == 3.0

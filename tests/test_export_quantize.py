@@ -1,0 +1,77 @@
+"""int8 quantisation of a deblocker: calibrated on the training split only, the named layers left in float, the
+result close to the float network and carrying the float model's metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export import quantize as qz
+from export.data import degrade, list_images, split_holdout
+from export.export_onnx import export_model, make_session
+from export.models import BlockUNet
+
+
+@pytest.fixture(scope="module")
+def float_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = BlockUNet(ch=(8, 16, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    return export_model(model.eval(), tmp_path_factory.mktemp("q") / "f.onnx", {"task": "deblock"})
+
+
+def _inputs(sample, qualities=(10, 30, 50, 80)) -> list[np.ndarray]:
+    rgb = np.asarray(sample.convert("RGB"))
+    crops = [rgb[y : y + 64, x : x + 64] for y in (0, 128, 256) for x in (0, 192, 384)]
+    return [np.stack([degrade(c, q, gray=False)[0] for c in crops]) for q in qualities]
+
+
+def test_quantized_model_is_close_to_the_float_one_and_keeps_named_layers_float(tmp_path, float_model, sample):
+    out = qz.quantize(float_model, tmp_path / "q.onnx", _inputs(sample), keep_float=("head", "tail"))
+    proto = onnx.load(str(out))
+    ops = [n.op_type for n in proto.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    produced_by_dq = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    initializers = {i.name for i in proto.graph.initializer}
+    convs = {n.name: n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")}
+    float_convs = [n for n in convs.values() if n.input[1] in initializers]
+    assert sorted(n.input[1] for n in float_convs) == ["head.weight", "tail.weight"]
+    assert all(n.input[1] in produced_by_dq for n in convs.values() if n not in float_convs)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["task"] == "deblock" and "int8" in meta["precision"] and "head, tail" in meta["precision"]
+
+    x = _inputs(sample, qualities=(20,))[0][:2]
+    ref = make_session(float_model).run(["y"], {"x": x})[0]
+    got = make_session(out).run(["y"], {"x": x})[0]
+    residual = np.abs(ref - x[:, :3]).mean()  # what the network changes
+    assert np.abs(got - ref).mean() < 0.1 * residual
+    assert not np.array_equal(got, ref)  # it really is another computation
+
+
+def test_unknown_float_module_is_refused(tmp_path, float_model, sample):
+    with pytest.raises(ValueError, match="no convolution"):
+        qz.quantize(float_model, tmp_path / "q.onnx", _inputs(sample)[:1], keep_float=("head", "decoder9"))
+
+
+def test_calibration_crops_come_from_the_training_split_only(tmp_path, sample, monkeypatch):
+    root = tmp_path / "train"
+    root.mkdir()
+    for i in range(6):
+        sample.crop((i * 20, 0, i * 20 + 96, 80)).save(root / f"img{i}.png")
+    sampler = {"crop": 32, "batch": 3, "gray_prob": 0.5, "q_min": 5, "q_split": 50, "q_max": 95, "low_q_prob": 0.8}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"root": str(root), "n_val": 2, "split_seed": 3, "sampler": sampler}}))
+    loaded: list[str] = []
+    real_load = qz.load_rgb
+    monkeypatch.setattr(qz, "load_rgb", lambda p: loaded.append(Path(p).name) or real_load(p))
+    batches = qz.calibration_batches(config, 2)
+    train, val = split_holdout(list_images(root), 2, 3)
+    assert sorted(loaded) == sorted(p.name for p in train) and not {p.name for p in val} & set(loaded)
+    assert [b.shape for b in batches] == [(3, 4, 32, 32)] * 2
+    np.testing.assert_array_equal(batches[1], qz.calibration_batches(config, 2)[1])  # reproducible
