@@ -1,6 +1,7 @@
 """Speed of the packaged deblocking models through the public API, side by side on one machine.
 
 Usage: ``python -m export.bench_deblock --models dblk-3 dblk-4 --json results/bench_deblock.json``
+(``--candidate runs/x.onnx`` adds an unshipped ONNX deblocker, measured through the same API).
 
 ``pillow_blockcnn.deblock()`` on a 768x512 RGB JPEG (the issue's reference size: >= 0.5 MP/s on 2 CPU threads),
 colour conversion, padding and tiling included. The runs of the models are interleaved (A, B, A, B, ...) and
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 import pillow_blockcnn
+from export.candidates import installed
 from pillow_blockcnn import options, runtime
 from pillow_blockcnn.bench import machine
 
@@ -31,9 +33,9 @@ SIZE = (768, 512)
 
 def reference_jpeg(quality: int = 20) -> Image.Image:
     """The bundled sample scaled to 768x512 and saved as a 4:2:0 JPEG."""
-    with resources.as_file(resources.files("pillow_blockcnn") / "samples" / "parrots.png") as path:
-        with Image.open(path) as im:
-            scaled = im.convert("RGB").resize(SIZE, Image.Resampling.LANCZOS)
+    sample = resources.files("pillow_blockcnn") / "samples" / "parrots.png"
+    with resources.as_file(sample) as path, Image.open(path) as im:
+        scaled = im.convert("RGB").resize(SIZE, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     scaled.save(buf, "JPEG", quality=quality)
     buf.seek(0)
@@ -69,7 +71,8 @@ def bench(model_ids: list[str], threads: int, reps: int, provider: str = "CPUExe
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=[m.id for m in runtime.models("deblock")])
+    ap.add_argument("--models", nargs="*", default=[m.id for m in runtime.models("deblock")])
+    ap.add_argument("--candidate", type=Path, action="append", default=[], help="an unshipped ONNX deblocker")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--provider", default="CPUExecutionProvider")
@@ -77,11 +80,15 @@ def main() -> None:
     args = ap.parse_args()
     res = {"date": date.today().isoformat(), "machine": f"{machine()}, {args.provider}, {args.threads} threads",
            "image": f"bundled sample scaled to {SIZE[0]}x{SIZE[1]}, JPEG q20 4:2:0", "reps": args.reps,
-           "command": f"python -m export.bench_deblock --models {' '.join(args.models)} --threads {args.threads} "
+           "command": f"python -m export.bench_deblock --models {' '.join(args.models)} "
+                      f"{''.join(f'--candidate {c} ' for c in args.candidate)}--threads {args.threads} "
                       f"--provider {args.provider} --reps {args.reps} --json {args.json}",
-           "models": bench(args.models, args.threads, args.reps, args.provider)}
-    lines = [f"# deblock() speed, {res['image']}", "", f"{res['date']}, {res['machine']}; median of {args.reps} "
-             f"interleaved runs. Command: `{res['command']}`.", "",
+           "models": {}}
+    candidates = {str(path): ("deblock", path.read_bytes(), ["jpeg", "mse"]) for path in args.candidate}
+    with installed(candidates):
+        res["models"] = bench([*args.models, *candidates], args.threads, args.reps, args.provider)
+    lines = [f"# deblock() speed, {res['image']}", "", (f"{res['date']}, {res['machine']}; median of {args.reps} "
+             f"interleaved runs. Command: `{res['command']}`."), "",
              "| model | median s | best s | MP/s | file MB |", "|---|---|---|---|---|"]
     for mid, r in res["models"].items():
         lines.append(f"| `{mid}` | {r['median_s']:.3f} | {r['best_s']:.3f} | {r['mp_per_s']:.2f} | {r['file_mb']} |")

@@ -59,8 +59,13 @@ def float_nodes(model: onnx.ModelProto, prefixes: Iterable[str]) -> list[str]:
 def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterable[str] = KEEP_FLOAT) -> Path:
     """Write the int8 QDQ version of ``src`` to ``out`` (one file), keeping ``src``'s metadata and recording how
     it was quantised; convolutions of the ``keep_float`` modules stay float."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
-    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     keep_float = tuple(keep_float)

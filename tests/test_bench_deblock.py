@@ -3,9 +3,8 @@ options as it found them."""
 
 from __future__ import annotations
 
-from pillow_blockcnn import options, runtime
-
 from export import bench_deblock
+from pillow_blockcnn import options, runtime
 
 
 def test_bench_times_each_model_and_restores_the_options() -> None:
