@@ -7,7 +7,7 @@ the JPEG's). ``pillow_blockcnn.deblock()`` therefore leaves images above the mod
 field) as they are. This command measures that field: for every quality of the grid it restores the
 validation split of ``export/configs/<config>`` (never the benchmarks) as 4:2:0 and 4:4:4 colour JPEGs and as
 grayscale JPEGs, and ``max_quality`` is the highest grid quality up to which the mean gain is positive in all
-three modes. Also writes ``<out>.md``.
+three modes (``max_quality_by_mode``: the same rule for each mode alone). Also writes ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -50,15 +50,22 @@ def _gain(clean: np.ndarray, jpg: np.ndarray, res: np.ndarray) -> float:
     return 10.0 * float(np.log10((sse(jpg) + 1.0) / (sse(res) + 1.0)))
 
 
-def max_quality(table: dict[str, dict[str, dict[str, float]]]) -> int:
-    """Highest grid quality q such that the mean gain is positive at every grid quality <= q in every mode."""
+def max_quality(table: dict[str, dict[str, dict[str, float]]], modes: tuple[str, ...] = tuple(MODES)) -> int:
+    """Highest grid quality q such that the mean gain is positive at every grid quality <= q in every mode of
+    ``modes``."""
     best = 0
     for q in QUALITIES:
-        if all(table[m][str(q)]["mean"] > 0 for m in MODES):
+        if all(table[m][str(q)]["mean"] > 0 for m in modes):
             best = q
         else:
             break
     return best
+
+
+def max_quality_by_mode(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, int]:
+    """:func:`max_quality` of each mode alone (manifest ``max_quality_by_mode``): ``deblock()`` applies the one
+    of the JPEG's own mode when it can tell it, and the all-modes ``max_quality`` otherwise."""
+    return {m: max_quality(table, (m,)) for m in MODES}
 
 
 def markdown(res: dict) -> str:
@@ -71,8 +78,10 @@ def markdown(res: dict) -> str:
     for q in QUALITIES:
         cells = [f"{res['gain'][m][str(q)]['mean']:+.2f} ({res['gain'][m][str(q)]['hurt']:.0%})" for m in MODES]
         lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    by_mode = ", ".join(f"{m} {q}" for m, q in res["max_quality_by_mode"].items())
     lines += ["", (f"**max_quality = {res['max_quality']}**: the highest quality up to which the mean gain is "
-              "positive in every mode; `deblock()` leaves images above it unchanged.")]
+              f"positive in every mode. Per mode (`max_quality_by_mode`): {by_mode}. `deblock()` leaves a JPEG "
+              "above the limit of its mode (or above `max_quality` when its mode is unknown) unchanged.")]
     return "\n".join(lines) + "\n"
 
 
@@ -92,7 +101,8 @@ def main() -> None:
             table[mode][str(q)] = {"mean": float(np.mean(g)), "worst": float(np.min(g)),
                                    "hurt": float(np.mean(np.array(g) < 0))}
     res = report(args, len(images), f"export.quality_range --model {args.model}", model=args.model.name,
-                 gain=table, max_quality=max_quality(table), seconds=round(time.time() - t0, 1))
+                 gain=table, max_quality=max_quality(table),
+                 max_quality_by_mode=max_quality_by_mode(table), seconds=round(time.time() - t0, 1))
     write_report(args.out, res, markdown(res))
 
 

@@ -22,6 +22,18 @@ def _quality_of(image: Image.Image) -> int:
     )
 
 
+def _jpeg_kind(image: Image.Image) -> str | None:
+    """How the image was JPEG-coded, as ``export/quality_range.py`` names it, or None when it cannot tell:
+    gray, or colour with the chroma subsampling read from a JPEG file's frame header."""
+    if image.mode in ("L", "LA"):
+        return "gray"
+    from PIL import JpegImagePlugin
+
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        return {0: "colour 4:4:4", 2: "colour 4:2:0"}.get(JpegImagePlugin.get_sampling(image))
+    return None
+
+
 def deblock(image: Image.Image, quality: int | None = None, *, model: str | None = None) -> Image.Image:
     """Remove JPEG blocking and ringing; returns a new image of the same mode and size.
 
@@ -33,11 +45,13 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
 
     A model trained mostly on low qualities removes detail rather than
     artifacts from a nearly perfect JPEG, so an image whose quality is above
-    the model's ``max_quality`` (``runtime.model_info(id).max_quality``,
-    measured on held-out images by ``export/quality_range.py``) is returned
-    unchanged, as a copy. The packaged models learned from 4:2:0 JPEGs
-    (Pillow's and most cameras' default) and from grayscale ones; below
-    ``max_quality`` they improve 4:4:4 JPEGs too, by somewhat less.
+    the model's limit is returned unchanged, as a copy. The limit was measured
+    on held-out images by ``export/quality_range.py`` for 4:2:0, 4:4:4 and
+    gray JPEGs (``runtime.model_info(id).max_quality_for(kind)``); a JPEG
+    file's own kind is read from its header, and an image whose kind is
+    unknown gets the strictest limit (``max_quality``). The packaged models
+    learned from 4:2:0 JPEGs (Pillow's and most cameras' default) and from
+    grayscale ones; below their limit they improve 4:4:4 JPEGs too, by less.
     """
     if image.mode not in ("L", "RGB", "LA", "RGBA"):
         raise ValueError(f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first")
@@ -53,7 +67,7 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
         info = runtime.model_info(model)
         if info.task != "deblock":
             raise ValueError(f"model {model!r} is not a deblocking model")
-    if quality > info.max_quality:
+    if quality > info.max_quality_for(_jpeg_kind(image)):
         return image.copy()
     restored = deblock_array(np.asarray(image), int(quality), info.id)
     result = Image.fromarray(restored, image.mode)

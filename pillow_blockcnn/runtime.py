@@ -49,6 +49,12 @@ class ModelInfo:
         from ``export/quality_range.py``); above it ``deblock()`` leaves images as they are."""
         return int(self.details.get("max_quality", 100))
 
+    def max_quality_for(self, mode: str | None) -> int:
+        """:attr:`max_quality` for JPEGs of one kind: ``"colour 4:2:0"``, ``"colour 4:4:4"`` or ``"gray"``
+        (manifest ``max_quality_by_mode``); kinds it was not measured on, and ``None``, get ``max_quality``."""
+        by_mode = self.details.get("max_quality_by_mode", {})
+        return int(by_mode[mode]) if mode in by_mode else self.max_quality
+
 
 @lru_cache(maxsize=1)
 def _manifest() -> dict[str, ModelInfo]:

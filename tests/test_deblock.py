@@ -113,6 +113,33 @@ def test_images_above_the_models_max_quality_are_returned_unchanged(registry, sa
         assert not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
 
 
+def test_each_jpeg_kind_gets_the_limit_measured_for_it(registry, sample) -> None:
+    import dataclasses
+
+    info = registry[MODEL_ID]
+    by_mode = {"colour 4:2:0": 92, "colour 4:4:4": 85, "gray": 88}
+    registry[MODEL_ID] = dataclasses.replace(info, details={**info.details, "max_quality": 85,
+                                                            "max_quality_by_mode": by_mode})
+    src = sample.crop((0, 0, 64, 48))
+
+    def changed(im: Image.Image, **params: object) -> bool:
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=90, **params)
+        with Image.open(out) as jpeg:
+            jpeg.load()
+            return not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
+
+    assert changed(src, subsampling=2)  # 90 <= 92
+    assert not changed(src, subsampling=0)  # 90 > 85
+    assert not changed(src, subsampling=1)  # 4:2:2 was not measured: the strictest limit, 85
+    assert not changed(src.convert("L"))  # 90 > 88
+    with _jpeg(src, 90) as jpeg:  # the same pixels, no longer a JPEG file: kind unknown, 85
+        plain = jpeg.convert("RGB")
+    assert np.array_equal(np.asarray(pillow_blockcnn.deblock(plain, quality=90)), np.asarray(plain))
+    assert runtime.model_info(MODEL_ID).max_quality_for("colour 4:2:0") == 92
+    assert runtime.model_info(MODEL_ID).max_quality_for(None) == 85
+
+
 def test_packaged_deblockers_state_the_quality_range_they_were_measured_on() -> None:
     for info in runtime.models("deblock"):
         assert isinstance(info.details.get("max_quality"), int) and 1 <= info.max_quality <= 100, info.id

@@ -29,6 +29,13 @@ def test_max_quality_stops_at_the_first_quality_where_any_mode_loses() -> None:
     assert qr.max_quality(_table({10: -0.5})) == 0
 
 
+def test_each_mode_gets_its_own_limit_and_the_overall_one_is_the_strictest() -> None:
+    table = _table({}, {("colour 4:4:4", 88): -0.1, ("gray", 95): -0.3, ("colour 4:2:0", 94): -0.2})
+    by_mode = qr.max_quality_by_mode(table)
+    assert by_mode == {"colour 4:2:0": 92, "colour 4:4:4": 85, "gray": 94}
+    assert qr.max_quality(table) == min(by_mode.values()) == 85
+
+
 def test_gain_is_finite_when_the_jpeg_is_exact() -> None:
     clean = np.full((8, 8), 100, np.uint8)
     assert qr._gain(clean, clean, clean) == 0.0
