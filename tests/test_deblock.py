@@ -141,8 +141,18 @@ def test_each_jpeg_kind_gets_the_limit_measured_for_it(registry, sample) -> None
 
 
 def test_packaged_deblockers_state_the_quality_range_they_were_measured_on() -> None:
+    import json
+    from pathlib import Path
+
+    from export.quality_range import max_quality, max_quality_by_mode
+
+    results = Path(__file__).resolve().parents[1] / "results"
     for info in runtime.models("deblock"):
         assert isinstance(info.details.get("max_quality"), int) and 1 <= info.max_quality <= 100, info.id
+        # the manifest carries what the committed measurement gives, not a hand-picked number
+        gain = json.loads((results / f"quality_range_{info.id}.json").read_text())["gain"]
+        assert info.max_quality == max_quality(gain), info.id
+        assert info.details["max_quality_by_mode"] == max_quality_by_mode(gain), info.id
 
 
 def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, sample) -> None:
