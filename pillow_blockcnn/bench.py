@@ -82,7 +82,7 @@ def machine() -> str:
     """CPU model, its widest vector unit, usable cores and Python: enough to say where a number was measured.
 
     The vector unit is named because "2 cores" is not a speed: the same deblocker ran 0.90 MP/s on the 2-core
-    Xeon of 2026-11-25 and 0.40 MP/s on the 2-core AVX2 EPYC of 2026-12-01 (export/NOTES.md)."""
+    Xeon of 2026-11-25 and 0.38 MP/s on the 2-core AVX2 EPYC of 2026-12-01 (export/NOTES.md)."""
     model, simd = platform.processor() or platform.machine(), ""
     try:
         info = Path("/proc/cpuinfo").read_text()
