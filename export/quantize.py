@@ -11,8 +11,8 @@ AMD EPYC) int8 convolutions run the BlockUNet 1.4x faster with the full-resoluti
 
 What stays float (``--keep-float``, by parameter-name prefix): the layers at half resolution next to the
 pixels (``head``, ``enc1``, ``dec1``, ``tail``). They are a quarter of the multiply-adds, but they write the
-restored detail itself: quantising them cost 0.03-0.07 dB of the 1.55 dB gain on the held-out training crops,
-quantising only the 1/4 and 1/8 levels cost 0.005 dB (``export/NOTES.md``).
+restored detail itself: quantising some or all of them cost 0.02-0.06 dB of the 1.55 dB gain on the held-out
+training crops, quantising only the 1/4 and 1/8 levels cost 0.007 dB (``results/quantization_dblk-3.md``).
 
 How: static quantisation (activations' ranges calibrated once, so inference does no range search), weights
 int8 per output channel with ``reduce_range`` (7-bit: onnxruntime's AVX2 u8s8 kernels add pairs of products in
@@ -48,12 +48,15 @@ def calibration_batches(config: Path, n_batches: int, seed: int = CALIBRATION_SE
     return [sampler.batch(step)[0].numpy() for step in range(n_batches)]
 
 
-def float_nodes(model: onnx.ModelProto, prefixes: Iterable[str]) -> list[str]:
-    """Names of the Conv/ConvTranspose nodes whose weight belongs to a module named by one of ``prefixes``."""
-    prefixes = tuple(f"{p}." for p in prefixes)
-    nodes = [n.name for n in model.graph.node
-             if n.op_type in ("Conv", "ConvTranspose") and len(n.input) > 1 and n.input[1].startswith(prefixes)]
-    return nodes
+def float_nodes(model: onnx.ModelProto, modules: Iterable[str]) -> list[str]:
+    """Names of the Conv/ConvTranspose nodes whose weight belongs to one of ``modules`` (by parameter-name
+    prefix); a module with no convolution in ``model`` is an error, not a silent no-op."""
+    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose") and len(n.input) > 1]
+    owned = {m: [n.name for n in convs if n.input[1].startswith(f"{m}.")] for m in modules}
+    missing = [m for m, nodes in owned.items() if not nodes]
+    if missing:
+        raise ValueError(f"--keep-float names modules with no convolution in the model: {missing}")
+    return [name for nodes in owned.values() for name in nodes]
 
 
 def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterable[str] = KEEP_FLOAT) -> Path:
@@ -71,10 +74,6 @@ def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterab
     keep_float = tuple(keep_float)
     proto = onnx.load(str(src))
     excluded = float_nodes(proto, keep_float)
-    missing = [p for p in keep_float if not any(n.input[1].startswith(f"{p}.") for n in proto.graph.node
-                                                  if n.op_type in ("Conv", "ConvTranspose"))]
-    if missing:
-        raise ValueError(f"--keep-float names modules with no convolution in {src}: {missing}")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

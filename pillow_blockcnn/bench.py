@@ -85,8 +85,7 @@ def machine() -> str:
     Xeon of 2026-11-25 and 0.38 MP/s on the 2-core AVX2 EPYC of 2026-12-01 (export/NOTES.md)."""
     model, simd = platform.processor() or platform.machine(), ""
     try:
-        info = Path("/proc/cpuinfo").read_text()
-        for line in info.splitlines():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
             elif line.startswith("flags"):

@@ -55,9 +55,9 @@ def _torch_reference(model, rgb: np.ndarray, quality: int) -> np.ndarray:
     return np.clip(np.rint(colour.ycbcr_to_rgb_float(y)), 0, 255).astype(np.uint8)
 
 
-def _jpeg(im: Image.Image, quality: int) -> Image.Image:
+def _jpeg(im: Image.Image, quality: int, **params: object) -> Image.Image:
     out = io.BytesIO()
-    im.save(out, "JPEG", quality=quality)
+    im.save(out, "JPEG", quality=quality, **params)
     return Image.open(out)
 
 
@@ -123,9 +123,7 @@ def test_each_jpeg_kind_gets_the_limit_measured_for_it(registry, sample) -> None
     src = sample.crop((0, 0, 64, 48))
 
     def changed(im: Image.Image, **params: object) -> bool:
-        out = io.BytesIO()
-        im.save(out, "JPEG", quality=90, **params)
-        with Image.open(out) as jpeg:
+        with _jpeg(im, 90, **params) as jpeg:
             jpeg.load()
             return not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
 
