@@ -129,7 +129,7 @@ def markdown(res: dict, name: str) -> str:
     head = "| method | " + " | ".join(qs) + " |\n|---|" + "---|" * len(qs) + "\n"
     lines = [f"# Deblocking evaluation: {name}\n", (f"Speed: {res['speed_mp_s']:.3f} MP/s (restore incl. colour "
              f"conversion, onnxruntime CPU {res['threads']} threads); peak RSS {res['peak_rss_mb']:.0f} MB.\n")]
-    lines.append("Mean gain over JPEG (q10-q40): " + ", ".join(f"{k} {v:+.2f} dB" for k, v in res["summary"].items()) + "\n")
+    lines.append("Mean gain over JPEG (q10-q40): " + ", ".join(f"{k} {v:+.3f} dB" for k, v in res["summary"].items()) + "\n")
     for ds, proto, metric, jpeg_metric, published in (
         ("live1", "gray", "psnr", "jpeg_psnr", PUBLISHED_GRAY_LIVE1),
         ("live1", "colour", "psnr_rgb", "jpeg_psnr_rgb", PUBLISHED_COLOUR_LIVE1),
