@@ -65,7 +65,7 @@ def bench(model_ids: list[str], threads: int, reps: int, provider: str = "CPUExe
         runtime.clear_sessions()
     mp = SIZE[0] * SIZE[1] / 1e6
     return {mid: {"median_s": float(np.median(ts)), "best_s": min(ts), "mp_per_s": mp / float(np.median(ts)),
-                  "file_mb": round(len(runtime._read_packaged(runtime.model_info(mid).file)) / 1e6, 2)}
+                  "file_mb": round(len(runtime.model_bytes(mid)) / 1e6, 2)}
             for mid, ts in times.items()}
 
 

@@ -22,9 +22,10 @@ from export.colour import gray_to_ycbcr, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from export.data import jpeg_roundtrip, to_gray, validation_crops
 from export.evaluate_deblock import Restorer, onnx_restorer
 from export.validate_deblock import add_held_out_options, report, write_report
+from pillow_blockcnn.artifacts import JPEG_KINDS
 
 QUALITIES = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 88, 90, 92, 94, 95, 96, 98, 100)
-MODES = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
+MODES = JPEG_KINDS  # the kinds deblock() looks up max_quality_by_mode for
 
 
 def gains(images: list[np.ndarray], restore: Restorer, quality: int, mode: str) -> list[float]:

@@ -22,15 +22,21 @@ def _quality_of(image: Image.Image) -> int:
     )
 
 
+JPEG_KINDS: dict[str, int | None] = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
+"""The kinds of JPEG a model's ``max_quality_by_mode`` (manifest) is measured for, each with the ``subsampling``
+Pillow saves it with (None: a grayscale JPEG); ``export/quality_range.py`` measures exactly these."""
+
+
 def _jpeg_kind(image: Image.Image) -> str | None:
-    """How the image was JPEG-coded, as ``export/quality_range.py`` names it, or None when it cannot tell:
-    gray, or colour with the chroma subsampling read from a JPEG file's frame header."""
+    """Which of ``JPEG_KINDS`` the image is, or None when it cannot tell: gray, or colour with the chroma
+    subsampling read from a JPEG file's frame header."""
     if image.mode in ("L", "LA"):
         return "gray"
     from PIL import JpegImagePlugin
 
     if isinstance(image, JpegImagePlugin.JpegImageFile):
-        return {0: "colour 4:4:4", 2: "colour 4:2:0"}.get(JpegImagePlugin.get_sampling(image))
+        sampling = JpegImagePlugin.get_sampling(image)
+        return next((k for k, v in JPEG_KINDS.items() if v is not None and v == sampling), None)
     return None
 
 

@@ -26,7 +26,7 @@ from . import __version__, options
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["ModelError", "ModelInfo", "clear_sessions", "default_model", "model_info", "models", "providers", "session"]
+__all__ = ["ModelError", "ModelInfo", "clear_sessions", "default_model", "model_bytes", "model_info", "models", "providers", "session"]
 
 
 class ModelError(OSError):
@@ -108,7 +108,9 @@ def _read_packaged(file: str) -> bytes:
     return (resources.files(__package__) / "models" / file).read_bytes()
 
 
-def _model_bytes(model_id: str) -> bytes:
+def model_bytes(model_id: str) -> bytes:
+    """The packaged ONNX file of ``model_id``, checked against the manifest's sha256 (a damaged install is an
+    error, not a silently different model)."""
     info = model_info(model_id)
     data = _read_packaged(info.file)
     digest = hashlib.sha256(data).hexdigest()
@@ -152,7 +154,7 @@ def session(model_id: str) -> onnxruntime.InferenceSession:
         so.intra_op_num_threads = options.THREADS
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        sess = ort.InferenceSession(_model_bytes(model_id), sess_options=so, providers=list(wanted))
+        sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=list(wanted))
         # onnxruntime falls back to CPU with only a log line when CUDA fails to load. In automatic mode
         # that fallback is what we want; providers the user asked for by name must really run.
         missing = [p for p in wanted if p not in sess.get_providers()]

@@ -7,6 +7,7 @@ is what export/evaluate_deblock.py measures).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 
@@ -211,6 +212,15 @@ def test_a_file_needing_a_missing_model_is_refused_by_name(registry, sample, mon
 def test_a_model_file_failing_its_sha256_is_never_loaded(registry, sample) -> None:
     with pytest.raises(runtime.ModelError, match="damaged"):
         pillow_blockcnn.deblock(sample, quality=20, model="test-damaged")
+    with pytest.raises(runtime.ModelError, match="model file .* is damaged"):
+        runtime.model_bytes("test-damaged")
+
+
+def test_every_packaged_model_file_matches_its_manifest_checksum() -> None:
+    for info in runtime.models():
+        data = runtime.model_bytes(info.id)
+        assert hashlib.sha256(data).hexdigest() == info.sha256, info.id
+        assert data[:1] == b"\x08", f"{info.id}: not an ONNX protobuf (ir_version field first)"
 
 
 def test_concurrent_deblocking_matches_serial(registry, sample) -> None:
