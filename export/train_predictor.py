@@ -36,6 +36,7 @@ from pillow_blockcnn.predictor import BLOCK, gather_contexts
 from .data import list_images, load_rgb, split_holdout
 from .predictor_model import BlockPredictorNet
 from .snapshot import load_snapshot
+from .train import log
 
 REPO = Path(__file__).resolve().parents[1]
 RATE_PER_DB = 1.25
@@ -186,11 +187,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    ap.add_argument("--run-dir", type=Path, default=None, help="override runs/<name>")
     args = ap.parse_args(argv)
     cfg = json.loads(args.config.read_text())
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
-    run = REPO / "runs" / cfg["name"]
+    run = args.run_dir or REPO / "runs" / cfg["name"]
     run.mkdir(parents=True, exist_ok=True)
     files = list_images((REPO / cfg["data"]["root"]).resolve())
     train_files, val_files = split_holdout(files, cfg["data"]["n_val"], cfg["data"]["split_seed"])
@@ -212,8 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best = snap["step"], snap["best"]
     d = dct_matrix()
-    logf = open(run / "log.jsonl", "a")
-    logf.write(json.dumps({"event": "start", "step": step, "config": cfg, "val_images": [p.name for p in val_files]}) + "\n")
+    log_path = run / "log.jsonl"
+    log(log_path, event="start", step=step, config=cfg, val_images=[p.name for p in val_files])
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
     t0, last_ckpt, running = time.time(), time.time(), []
     end = cfg["schedule"]["total_iters"] if args.steps is None else min(cfg["schedule"]["total_iters"], step + args.steps)
@@ -230,14 +232,12 @@ def main(argv: list[str] | None = None) -> None:
         step += 1
         running.append(loss.item())
         if step % cfg["log_every"] == 0:
-            logf.write(json.dumps({"step": step, "loss": float(np.mean(running)), "lr": lr_at(step, cfg), "wall_s": round(time.time() - t0, 1)}) + "\n")
-            logf.flush()
+            log(log_path, step=step, loss=float(np.mean(running)), lr=lr_at(step, cfg), wall_s=round(time.time() - t0, 1))
             running = []
         val = None
         if step % cfg["val_every"] == 0 or step == end:
             val = validate(model, val_images, cfg["data"]["val_qualities"], cfg["data"]["sampler"].get("tables", ["jpeg"]))
-            logf.write(json.dumps({"step": step, "val": val, "wall_s": round(time.time() - t0, 1)}) + "\n")
-            logf.flush()
+            log(log_path, step=step, val=val, wall_s=round(time.time() - t0, 1))
             if val["bytes_ratio"] < best:
                 best = val["bytes_ratio"]
                 torch.save({"model": model.state_dict(), "config": cfg, "step": step, "val": val}, run / "best.pt")
@@ -246,7 +246,6 @@ def main(argv: list[str] | None = None) -> None:
             torch.save(state, run / "last.tmp")
             os.replace(run / "last.tmp", run / "last.pt")
             last_ckpt = time.time()
-    logf.close()
 
 
 if __name__ == "__main__":

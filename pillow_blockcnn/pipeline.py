@@ -30,7 +30,7 @@ def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
-        raise ValueError(f"{option} must be True, False or None (automatic), got {wanted!r}")
+        raise ValueError(f"{option} must be True, False or None (automatic), got {wanted!r}")  # noqa: TRY004 (Pillow reports bad save options as ValueError)
     if wanted and model is None:
         raise ValueError(
             f"{option}=True needs a {task} model for {tables!r} quantisation tables, and this installation of "

@@ -13,9 +13,8 @@ import pillow_blockcnn  # noqa: F401  (registers the format)
 @pytest.fixture(scope="session")
 def sample() -> Image.Image:
     """The photo bundled with the package (a 512x384 crop of Kodak's parrots)."""
-    with resources.as_file(resources.files("pillow_blockcnn") / "samples" / "parrots.png") as path:
-        with Image.open(path) as im:
-            return im.convert("RGB")
+    with resources.as_file(resources.files("pillow_blockcnn") / "samples" / "parrots.png") as path, Image.open(path) as im:
+        return im.convert("RGB")
 
 
 @pytest.fixture(scope="session")

@@ -44,9 +44,8 @@ CLEAN_AT_LOAD = (OSError, Image.DecompressionBombError)
 
 def corpus() -> list[bytes]:
     """Valid files of every mode and layout: the seeds mutations start from."""
-    with resources.as_file(resources.files("pillow_blockcnn") / "samples" / "parrots.png") as path:
-        with Image.open(path) as im:
-            base = im.convert("RGB").crop((200, 100, 261, 143))
+    with resources.as_file(resources.files("pillow_blockcnn") / "samples" / "parrots.png") as path, Image.open(path) as im:
+        base = im.convert("RGB").crop((200, 100, 261, 143))
     files = []
     for image, params in [
         (base, {"quality": 50}),

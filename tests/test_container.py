@@ -13,7 +13,7 @@ from pillow_blockcnn.container import BcnnFormatError, Container, Header
 
 
 def _file(**header: object) -> Container:
-    fields = dict(width=10, height=7, mode="RGB", quality=40)
+    fields: dict[str, object] = {"width": 10, "height": 7, "mode": "RGB", "quality": 40}
     fields.update(header)
     h = Header(**fields)  # type: ignore[arg-type]
     return Container(header=h, planes=[b"p%d" % i for i in range(h.planes)], alpha=b"a" if h.has_alpha else None)
@@ -39,10 +39,10 @@ def _rebuild(chunks: list[tuple[bytes, bytes]]) -> bytes:
 @pytest.mark.parametrize(
     "fields",
     [
-        dict(mode="L"),
-        dict(mode="RGBA", predicted=True, deblock=True, models=("predict-y-1", "deblock-2")),
-        dict(width=2**32 - 1, height=1, quality=1, subsampling=0),
-        dict(quality=100, subsampling=1),
+        {"mode": "L"},
+        {"mode": "RGBA", "predicted": True, "deblock": True, "models": ("predict-y-1", "deblock-2")},
+        {"width": 2**32 - 1, "height": 1, "quality": 1, "subsampling": 0},
+        {"quality": 100, "subsampling": 1},
     ],
 )
 def test_header_round_trip(fields: dict) -> None:
@@ -58,7 +58,7 @@ def test_metadata_round_trips_byte_exact_and_precedes_pixel_data() -> None:
     kinds = [k for k, _ in _chunks(data)]
     assert kinds[:4] == [b"HEAD", b"exif", b"iccp", b"xmpd"] and kinds[-1] == b"END "
     fp = io.BytesIO(data)
-    header, metadata = container.read_header(fp)
+    _, metadata = container.read_header(fp)
     assert metadata == {"exif": c.exif, "icc_profile": c.icc_profile, "xmp": c.xmp}
     assert data[fp.tell() + 4 : fp.tell() + 8] == b"PLAN"  # read_header stops before pixel data
     assert container.read_container(io.BytesIO(data)) == c

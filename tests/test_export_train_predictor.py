@@ -1,0 +1,54 @@
+"""The predictor's trainer resumes exactly, like the deblocker's: a run cut into pieces ends where a whole one
+does, and its validation codes held-out images through the real closed-loop codec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from export import train_predictor
+
+
+def _config(tmp_path: Path, sample: Image.Image) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(5):
+        sample.crop((i * 40, i * 20, i * 40 + 64, i * 20 + 64)).save(data / f"im{i}.png")
+    cfg = {
+        "name": "tiny-predictor", "seed": 3, "threads": 1,
+        "data": {"root": str(data), "n_val": 1, "split_seed": 1, "n_val_used": 1, "val_crop": 32,
+                 "val_qualities": [30],
+                 "sampler": {"crop": 32, "crops": 2, "gray_prob": 0.5, "q_min": 5, "q_split": 50, "q_max": 95,
+                             "low_q_prob": 0.8, "tables": ["jpeg", "mse"]}},
+        "model": {"width": 16, "depth": 1},
+        "optim": {"lr": 0.001, "weight_decay": 0.0001},
+        "schedule": {"total_iters": 4, "warmup_iters": 1, "min_lr": 1e-06},
+        "log_every": 1, "val_every": 2, "ckpt_minutes": 5,
+    }
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_interrupted_predictor_run_ends_where_an_uninterrupted_one_does(tmp_path, sample) -> None:
+    cfg = _config(tmp_path, sample)
+    train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "whole")])
+    train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "split"), "--steps", "2"])
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=False)["step"] == 2
+    train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "split")])
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    events = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "start"] == [0, 2]
+    vals = [e for e in events if "val" in e]
+    assert [e["step"] for e in vals] == [2, 4]
+    for e in vals:  # both table sets of the sampler, each a real byte count of the codec
+        assert set(e["val"]) == {"q30", "q30-mse", "bytes_ratio"}
+        assert 0 < e["val"]["q30"]["bytes_ratio"] < 2
+    assert (tmp_path / "split" / "best.pt").exists()
