@@ -37,6 +37,7 @@ from export.data import CropSampler, SamplerConfig, list_images, load_rgb, split
 
 KEEP_FLOAT = ("head", "enc1", "dec1", "tail")
 CALIBRATION_SEED = 20261201
+PERCENTILE = 99.999  # of each activation's histogram; 99.99-99.999 measured best (export/NOTES.md)
 
 
 def calibration_batches(config: Path, n_batches: int, seed: int = CALIBRATION_SEED) -> list[np.ndarray]:
@@ -59,7 +60,8 @@ def float_nodes(model: onnx.ModelProto, modules: Iterable[str]) -> list[str]:
     return [name for nodes in owned.values() for name in nodes]
 
 
-def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterable[str] = KEEP_FLOAT) -> Path:
+def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterable[str] = KEEP_FLOAT,
+             percentile: float = PERCENTILE) -> Path:
     """Write the int8 QDQ version of ``src`` to ``out`` (one file), keeping ``src``'s metadata and recording how
     it was quantised; convolutions of the ``keep_float`` modules stay float."""
     from onnxruntime.quantization import (
@@ -90,17 +92,46 @@ def quantize(src: Path, out: Path, batches: list[np.ndarray], keep_float: Iterab
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True,
                         calibrate_method=CalibrationMethod.Percentile, op_types_to_quantize=["Conv", "ConvTranspose"],
-                        nodes_to_exclude=excluded)
+                        nodes_to_exclude=excluded, extra_options={"CalibPercentile": percentile})
     q = onnx.load(str(out))
     meta = {p.key: p.value for p in proto.metadata_props}
-    meta["precision"] = ("int8 QDQ: weights per channel (7-bit range), activations uint8 (percentile "
-                         f"calibration, {sum(len(b) for b in batches)} training crops); float: {', '.join(keep_float)}")
+    meta["precision"] = ("int8 QDQ: weights per channel (7-bit range), activations uint8 "
+                         f"({percentile:g}th-percentile calibration, {sum(len(b) for b in batches)} training crops); "
+                         f"float: {', '.join(keep_float)}")
     del q.metadata_props[:]
     for key, value in meta.items():
         entry = q.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(q)
     onnx.save(q, str(out))
+    return out
+
+
+def weights_only(src: Path, quantized: Path, out: Path) -> Path:
+    """``src`` with the weights of every convolution ``quantized`` runs in int8 replaced by their dequantised
+    int8 values, activations left float: what int8 weights alone cost, so that a quantised model's loss can be
+    split into its weight and activation parts (``export/NOTES.md``, "int8 quantisation")."""
+    from onnx import numpy_helper
+
+    q = onnx.load(str(quantized))
+    arrays = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    dequantised = {}
+    for node in q.graph.node:
+        w = arrays.get(node.input[0])
+        if node.op_type == "DequantizeLinear" and w is not None and w.dtype == np.int8:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [1] * w.ndim
+            shape[axis] = -1
+            dequantised[node.input[0].removesuffix("_quantized")] = w.astype(np.float32) * arrays[node.input[1]].reshape(shape)
+    model = onnx.load(str(src))
+    names = {i.name for i in model.graph.initializer}
+    if not dequantised or not set(dequantised) <= names:
+        raise ValueError(f"{quantized} is not an int8 QDQ version of {src}: its int8 weights "
+                         f"{sorted(set(dequantised) - names)[:3] or 'are missing'} have no float counterpart")
+    for init in model.graph.initializer:
+        if init.name in dequantised:
+            init.CopyFrom(numpy_helper.from_array(dequantised[init.name].astype(np.float32), init.name))
+    onnx.save(model, str(out))
     return out
 
 
@@ -113,9 +144,16 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=4, help="calibration batches of the config's sampler")
     ap.add_argument("--keep-float", default=",".join(KEEP_FLOAT),
                     help="comma-separated module names whose convolutions stay float ('' for none)")
+    ap.add_argument("--percentile", type=float, default=PERCENTILE, help="activation range: this percentile")
+    ap.add_argument("--weights-only", type=Path, default=None, metavar="INT8",
+                    help="instead: write --model with INT8's dequantised weights, activations float")
     args = ap.parse_args()
+    if args.weights_only is not None:
+        weights_only(args.model, args.weights_only, args.out)
+        print(f"wrote {args.out}: {args.model} with the int8 weights of {args.weights_only}")
+        return
     keep = [p for p in args.keep_float.split(",") if p]
-    quantize(args.model, args.out, calibration_batches(args.config, args.batches), keep)
+    quantize(args.model, args.out, calibration_batches(args.config, args.batches), keep, args.percentile)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), float: {keep or 'none'}")
 
 

@@ -75,3 +75,40 @@ def test_calibration_crops_come_from_the_training_split_only(tmp_path, sample, m
     assert sorted(loaded) == sorted(p.name for p in train) and not {p.name for p in val} & set(loaded)
     assert [b.shape for b in batches] == [(3, 4, 32, 32)] * 2
     np.testing.assert_array_equal(batches[1], qz.calibration_batches(config, 2)[1])  # reproducible
+
+
+def test_weights_only_model_carries_the_int8_weights_and_float_activations(tmp_path, float_model, sample):
+    from onnx import numpy_helper
+
+    q = qz.quantize(float_model, tmp_path / "q.onnx", _inputs(sample), keep_float=("head", "tail"))
+    w = qz.weights_only(float_model, q, tmp_path / "w.onnx")
+    before = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(float_model)).graph.initializer}
+    after = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(w)).graph.initializer}
+    qarrays = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(q)).graph.initializer}
+    assert np.array_equal(after["head.weight"], before["head.weight"])  # kept float: untouched
+    name = next(n for n in before if n.endswith(".weight") and f"{n}_quantized" in qarrays)
+    scale = qarrays[f"{name}_scale"].reshape(-1, *[1] * (before[name].ndim - 1))
+    assert np.allclose(after[name], qarrays[f"{name}_quantized"] * scale)
+    assert not np.array_equal(after[name], before[name])
+    assert np.abs(after[name] - before[name]).max() <= scale.max() / 2 + 1e-7  # rounding, nothing else
+    assert [n.op_type for n in onnx.load(str(w)).graph.node] == [n.op_type for n in onnx.load(str(float_model)).graph.node]
+
+
+def test_weights_only_refuses_a_model_that_is_not_int8(tmp_path, float_model):
+    with pytest.raises(ValueError, match="not an int8 QDQ version"):
+        qz.weights_only(float_model, float_model, tmp_path / "w.onnx")
+
+
+def test_calibration_percentile_sets_the_activation_ranges_and_is_recorded(tmp_path, float_model, sample):
+    from onnx import numpy_helper
+
+    def input_scale(path: Path) -> float:
+        arrays = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+        return float(max(v for k, v in arrays.items() if k.endswith("_scale") and v.ndim == 0 and "weight" not in k))
+
+    batches = _inputs(sample)
+    wide = qz.quantize(float_model, tmp_path / "a.onnx", batches, keep_float=("head", "tail"))
+    narrow = qz.quantize(float_model, tmp_path / "b.onnx", batches, keep_float=("head", "tail"), percentile=99.0)
+    assert input_scale(narrow) < input_scale(wide)
+    meta = {p.key: p.value for p in onnx.load(str(narrow)).metadata_props}
+    assert "99th-percentile" in meta["precision"]
