@@ -28,6 +28,8 @@ from export.colour import to_uint8, ycbcr_to_rgb
 from export.data import CropSampler, SamplerConfig, centre_crop, degrade, list_images, load_rgb, split_holdout
 from export.metrics import psnr, rgb_to_y_matlab
 from export.models import build_model, count_params
+from export.qat import FakeQuantized
+from export.quantize import KEEP_FLOAT
 from export.snapshot import load_snapshot
 
 VAL_QUALITIES = (10, 20, 30, 40)
@@ -168,6 +170,9 @@ def main() -> None:
     # changes the order of float sums, so it is a config entry and a run keeps one layout from start to end.
     layout = torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
     model = model.to(memory_format=layout)
+    # qat: train and validate through the int8 model's rounding (export/qat.py); checkpoints stay float models
+    qat = FakeQuantized(model, cfg["qat"].get("keep_float", KEEP_FLOAT)) if "qat" in cfg else None
+    net = qat if qat is not None else model
     opt = make_optimizer(model, cfg)
     step, best, wall_prev = 0, -float("inf"), 0.0
     last = run_dir / "last.pt"
@@ -177,10 +182,14 @@ def main() -> None:
         opt.load_state_dict(ck["optimizer"])
         step, best, wall_prev = ck["step"], ck["best"], ck["wall_s"]
         torch.set_rng_state(ck["torch_rng"])
+        if qat is not None:
+            qat.load_quant_state(ck["qat"])
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
     elif "init" in cfg:
         _warm_start(model, cfg["init"])
+    if qat is not None and not last.exists() and cfg["qat"].get("ranges"):
+        qat.load_onnx_ranges(cfg["qat"]["ranges"])  # export.quantize's int8 model of the starting weights
     log_path = run_dir / "log.jsonl"
     log(log_path, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
@@ -194,7 +203,7 @@ def main() -> None:
     def state(val: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
                 "wall_s": wall_prev + time.time() - t_start, "torch_rng": torch.get_rng_state(), "config": cfg,
-                "val": val or {}}
+                "val": val or {}, **({"qat": qat.quant_state()} if qat is not None else {})}
 
     stopping: list[int] = []  # SIGTERM/SIGINT: finish the step, save last.pt, exit (resume loses nothing)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -206,7 +215,7 @@ def main() -> None:
             g["lr"] = lr
         x, t = sampler.batch(step)
         x, t = x.contiguous(memory_format=layout), t.contiguous(memory_format=layout)
-        loss = restoration_loss(model(x), t, cfg.get("loss"))
+        loss = restoration_loss(net(x), t, cfg.get("loss"))
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
@@ -219,7 +228,7 @@ def main() -> None:
             losses = []
         if step % cfg["val_every"] == 0 or step == stop:
             tv = time.time()
-            val = validator(model)
+            val = validator(net)
             score = selection_score(val, cfg)
             log(log_path, step=step, val=val, val_s=round(time.time() - tv, 1), lr=lr,
                 wall_s=round(wall_prev + time.time() - t_start, 1))

@@ -43,8 +43,9 @@ def _train(monkeypatch: pytest.MonkeyPatch, cfg: Path, run: Path, *extra: str) -
     train.main()
 
 
-@pytest.mark.parametrize("extra", [{}, {"channels_last": True, "loss": {"kind": "log_mse", "channel_weights": [2, 1, 1]}}],
-                         ids=["paper", "channels_last-log_mse"])
+@pytest.mark.parametrize("extra", [{}, {"channels_last": True, "loss": {"kind": "log_mse", "channel_weights": [2, 1, 1]}},
+                                   {"qat": {"keep_float": ["head", "tail"]}}],
+                         ids=["paper", "channels_last-log_mse", "qat"])
 def test_interrupted_run_ends_where_an_uninterrupted_one_does(tmp_path, sample, monkeypatch, extra) -> None:
     cfg = _setup(tmp_path, sample, total=5, **extra)
     _train(monkeypatch, cfg, tmp_path / "whole")
