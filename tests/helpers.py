@@ -46,3 +46,20 @@ def register_models(monkeypatch, models: dict[str, tuple[str, bytes]], sha_overr
     monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
     runtime.clear_sessions()
     return entries
+
+
+def assert_runs_end_alike(whole, split, steps: int, starts: list[int]) -> list[dict]:
+    """Two training run directories end at the same step with identical weights, and ``split`` was started at
+    ``starts``; returns ``split``'s log records for further checks."""
+    import json
+
+    import torch
+
+    a = torch.load(whole / "last.pt", weights_only=False)
+    b = torch.load(split / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == steps
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    events = [json.loads(line) for line in (split / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "start"] == starts
+    return events

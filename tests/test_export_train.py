@@ -17,6 +17,8 @@ from PIL import Image
 
 from export import train
 
+from .helpers import assert_runs_end_alike
+
 
 def _setup(tmp_path: Path, sample: Image.Image, total: int, **extra: object) -> Path:
     data = tmp_path / "data"
@@ -51,13 +53,7 @@ def test_interrupted_run_ends_where_an_uninterrupted_one_does(tmp_path, sample, 
     _train(monkeypatch, cfg, tmp_path / "whole")
     _train(monkeypatch, cfg, tmp_path / "split", "--max-steps", "2")
     _train(monkeypatch, cfg, tmp_path / "split")
-    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
-    assert a["step"] == b["step"] == 5
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
-    events = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e.get("event") == "start"] == [0, 2]
+    assert_runs_end_alike(tmp_path / "whole", tmp_path / "split", 5, [0, 2])
 
 
 def test_sigterm_saves_and_stops(tmp_path, sample) -> None:

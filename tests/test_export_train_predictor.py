@@ -11,6 +11,8 @@ from PIL import Image
 
 from export import train_predictor
 
+from .helpers import assert_runs_end_alike
+
 
 def _config(tmp_path: Path, sample: Image.Image) -> Path:
     data = tmp_path / "data"
@@ -39,13 +41,7 @@ def test_interrupted_predictor_run_ends_where_an_uninterrupted_one_does(tmp_path
     train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "split"), "--steps", "2"])
     assert torch.load(tmp_path / "split" / "last.pt", weights_only=False)["step"] == 2
     train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "split")])
-    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
-    assert a["step"] == b["step"] == 4
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
-    events = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e.get("event") == "start"] == [0, 2]
+    events = assert_runs_end_alike(tmp_path / "whole", tmp_path / "split", 4, [0, 2])
     vals = [e for e in events if "val" in e]
     assert [e["step"] for e in vals] == [2, 4]
     for e in vals:  # both table sets of the sampler, each a real byte count of the codec
