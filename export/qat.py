@@ -77,26 +77,26 @@ class FakeQuantized(nn.Module):
     def __init__(self, model: nn.Module, keep_float: Iterable[str]) -> None:
         super().__init__()
         keep = tuple(keep_float)
-        names = {n for n, _ in model.named_modules()}
-        unknown = [k for k in keep if not any(n == k or n.startswith(f"{k}.") for n in names)]
+        modules = dict(model.named_modules())
+        unknown = [k for k in keep if not any(_within(n, (k,)) for n in modules)]
         if unknown:
             raise ValueError(f"qat keep_float names modules the model does not have: {unknown}")
-        modules = dict(model.named_modules())
-        self.convs = [n for n, m in modules.items() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-                      and not any(n == k or n.startswith(f"{k}.") for k in keep)]
+        self.convs = [n for n, m in modules.items()
+                      if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not _within(n, keep)]
         if not self.convs:
             raise ValueError("qat: every convolution is kept float, nothing would be quantised")
         gm = fx.symbolic_trace(model)
         graph = gm.graph
         quantised: dict[fx.Node, fx.Node] = {}
 
-        def quantise(node: fx.Node, after: fx.Node) -> fx.Node:
+        def quantise(node: fx.Node) -> fx.Node:
+            """The rounded version of ``node``'s tensor, inserted once and used by all its consumers."""
             if node in quantised.values():  # already the rounded tensor (it feeds a second convolution)
                 return node
-            if node not in quantised:  # one shared pair per tensor, whoever consumes it
+            if node not in quantised:
                 name = f"act{len(quantised)}"
                 gm.add_submodule(name, _ActivationQuant())
-                with graph.inserting_after(after):
+                with graph.inserting_after(node):
                     q = graph.call_module(name, (node,))
                 node.replace_all_uses_with(q, delete_user_cb=lambda user: user is not q)
                 quantised[node] = q
@@ -107,12 +107,10 @@ class FakeQuantized(nn.Module):
         for node in list(graph.nodes):
             if node.op != "call_module" or node.target not in self.convs:
                 continue
-            conv = str(node.target)
-            gm.add_submodule(f"q_{conv.replace('.', '_')}", _QuantConv(modules[conv]))
-            src = node.args[0]
-            self.inputs[conv] = str(quantise(src, src).target)
-            node.target = f"q_{conv.replace('.', '_')}"
-            self.outputs[conv] = str(quantise(node, node).target)
+            conv, node.target = str(node.target), f"q_{str(node.target).replace('.', '_')}"
+            gm.add_submodule(node.target, _QuantConv(modules[conv]))
+            self.inputs[conv] = str(quantise(node.args[0]).target)
+            self.outputs[conv] = str(quantise(node).target)
         graph.lint()
         gm.recompile()
         self.graph_module = gm
@@ -147,11 +145,19 @@ class FakeQuantized(nn.Module):
 
     def quant_state(self) -> dict[str, Any]:
         """The ranges (and whether each is frozen), for ``last.pt``: a resumed run rounds where it left off."""
-        return {k: v for k, v in self.graph_module.state_dict().items() if k.startswith(("act", "q_"))
-                and not k.endswith((".conv.weight", ".conv.bias"))}
+        return {k: v for k, v in self.graph_module.state_dict().items() if _is_quant_key(k)}
 
     def load_quant_state(self, state: dict[str, Any]) -> None:
         missing, unexpected = self.graph_module.load_state_dict(state, strict=False)
-        ours = [k for k in missing if k.startswith(("act", "q_")) and not k.endswith((".conv.weight", ".conv.bias"))]
-        if ours or unexpected:
+        if unexpected or any(_is_quant_key(k) for k in missing):
             raise ValueError("the checkpoint's fake-quantisers do not match this model's quantised convolutions")
+
+
+def _within(name: str, modules: tuple[str, ...]) -> bool:
+    """``name`` is one of ``modules`` or inside one (by module-name prefix, as ``export.quantize`` matches)."""
+    return any(name == m or name.startswith(f"{m}.") for m in modules)
+
+
+def _is_quant_key(key: str) -> bool:
+    """A state-dict key of the fake-quantisers (not of the model weights ``_QuantConv`` shares)."""
+    return key.startswith(("act", "q_")) and not key.endswith((".conv.weight", ".conv.bias"))

@@ -63,3 +63,14 @@ def assert_runs_end_alike(whole, split, steps: int, starts: list[int]) -> list[d
     events = [json.loads(line) for line in (split / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e.get("event") == "start"] == starts
     return events
+
+
+def training_images(tmp_path, sample, n: int, size: tuple[int, int]):
+    """``n`` overlapping ``size`` (width, height) crops of ``sample`` as PNGs in ``tmp_path/data``: a training
+    data root for the trainers' smoke runs."""
+    data = tmp_path / "data"
+    data.mkdir()
+    w, h = size
+    for i in range(n):
+        sample.crop((i * 40, i * 20, i * 40 + w, i * 20 + h)).save(data / f"im{i}.png")
+    return data

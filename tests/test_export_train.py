@@ -17,14 +17,11 @@ from PIL import Image
 
 from export import train
 
-from .helpers import assert_runs_end_alike
+from .helpers import assert_runs_end_alike, training_images
 
 
 def _setup(tmp_path: Path, sample: Image.Image, total: int, **extra: object) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(6):
-        sample.crop((i * 40, i * 20, i * 40 + 96, i * 20 + 80)).save(data / f"im{i}.png")
+    data = training_images(tmp_path, sample, 6, (96, 80))
     cfg = {
         "name": "tiny", "seed": 7, "threads": 1,
         "data": {"root": str(data), "n_val": 2, "split_seed": 1, "val_crop": 32,

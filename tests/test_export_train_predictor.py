@@ -11,14 +11,11 @@ from PIL import Image
 
 from export import train_predictor
 
-from .helpers import assert_runs_end_alike
+from .helpers import assert_runs_end_alike, training_images
 
 
 def _config(tmp_path: Path, sample: Image.Image) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(5):
-        sample.crop((i * 40, i * 20, i * 40 + 64, i * 20 + 64)).save(data / f"im{i}.png")
+    data = training_images(tmp_path, sample, 5, (64, 64))
     cfg = {
         "name": "tiny-predictor", "seed": 3, "threads": 1,
         "data": {"root": str(data), "n_val": 1, "split_seed": 1, "n_val_used": 1, "val_crop": 32,
