@@ -1,8 +1,8 @@
 """Pillow glue for .bcnn: identify, open lazily, load, save, register.
 
 Only glue lives here, in the shape of Pillow's own ``WebPImagePlugin``: the
-byte layout is :mod:`.container`, the pixels are :mod:`.codec`, the models are
-:mod:`.runtime` (chosen by :mod:`.pipeline`).
+byte layout is :mod:`.format`, the pixels and models are the pipeline's
+(:mod:`.pipeline`, over :mod:`.codec` and :mod:`.runtime`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,24 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFile
 
-from . import container, options, pipeline
+from . import options, pipeline
+from .format import container, limits
 
 FORMAT = "BCNN"
 MIME = "image/x-bcnn"
 EXTENSIONS = [".bcnn"]
 
-_SUBSAMPLING_NAMES = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2, 0: 0, 1: 1, 2: 2, -1: 2}
-# Modes stored after a conversion that keeps everything the image means.
-_CONVERSIONS = {"1": "L", "LA": "RGBA", "La": "RGBA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", "YCbCr": "RGB"}
+# Modes stored after a conversion that keeps everything the image means, step by step where Pillow has no
+# direct conversion (La, premultiplied, becomes LA first).
+_CONVERSIONS: dict[str, tuple[str, ...]] = {
+    "1": ("L",),
+    "LA": ("RGBA",),
+    "La": ("LA", "RGBA"),
+    "PA": ("RGBA",),
+    "RGBa": ("RGBA",),
+    "RGBX": ("RGB",),
+    "YCbCr": ("RGB",),
+}
 
 
 def _accept(prefix: bytes) -> bool:
@@ -33,6 +42,8 @@ class BcnnImageFile(ImageFile.ImageFile):
     format_description = "BlockCNN learned image"
 
     _decoded = False
+    #: Deblock on load: None follows ``options.DEBLOCK``; :func:`pillow_blockcnn.open_bcnn` sets it per image.
+    deblock: bool | None = None
 
     def _open(self) -> None:
         assert self.fp is not None
@@ -41,12 +52,8 @@ class BcnnImageFile(ImageFile.ImageFile):
             raise SyntaxError(msg)
         self.fp.seek(0)
         header, metadata = container.read_header(self.fp, allow_truncated=ImageFile.LOAD_TRUNCATED_IMAGES)
-        # Image.open repeats this check after _open; running it first gives absurd sizes
-        # Pillow's own DecompressionBombError rather than the format's size-limit error below.
-        Image._decompression_bomb_check((header.width, header.height))
-        if header.width > container.MAX_DIMENSION or header.height > container.MAX_DIMENSION:
-            msg = f"image size {header.width}x{header.height} exceeds the .bcnn limit of {container.MAX_DIMENSION} per side"
-            raise container.BcnnFormatError(msg)
+        _refuse_bombs(header.width, header.height)
+        limits.check_size(header.width, header.height, container.BcnnFormatError)
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(metadata)
@@ -70,13 +77,19 @@ class BcnnImageFile(ImageFile.ImageFile):
         return container.read_container(self.fp, allow_truncated)
 
     def load(self) -> Image.core.PixelAccess | None:
+        # A copy made by pickle or deepcopy carries its pixels and no file (Image.__setstate__ skips
+        # ImageFile.__init__): there is nothing to decode, only Image's own load.
+        if getattr(self, "fp", None) is None and getattr(self, "_im", None) is not None:
+            return Image.Image.load(self)
         if not self._decoded and self.fp is not None:
             parsed = self._read_container(ImageFile.LOAD_TRUNCATED_IMAGES)
-            pixels = pipeline.decode_pixels(parsed, deblock=options.DEBLOCK)
+            decoded = pipeline.decode_pixels(parsed, deblock=options.DEBLOCK if self.deblock is None else self.deblock)
             self._decoded = True
+            if decoded.deblocked_with is not None:
+                self.info["deblocked_with"] = decoded.deblocked_with
             if self._exclusive_fp:
                 self.fp.close()
-            self.fp = BytesIO(pixels.tobytes())
+            self.fp = BytesIO(decoded.pixels.tobytes())
             self.tile = [ImageFile._Tile("raw", (0, 0, *self.size), 0, self.mode)]
         return super().load()
 
@@ -101,26 +114,16 @@ class BcnnImageFile(ImageFile.ImageFile):
         return 0
 
 
-def _quality(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= 100:
-        msg = f"Invalid quality setting: {value!r} (an integer 1..100)"
-        raise ValueError(msg)
-    return int(value)
-
-
-def _subsampling(value: object) -> int:
-    try:
-        return _SUBSAMPLING_NAMES[value]  # type: ignore[index]
-    except (KeyError, TypeError):
-        msg = f"Invalid subsampling {value!r}: use '4:4:4', '4:2:2' or '4:2:0' (or 0, 1, 2)"
-        raise ValueError(msg) from None
-
-
-def _tables(value: object) -> str:
-    if value not in container.TABLE_SETS:
-        msg = f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default) or 'jpeg' (libjpeg's)"
-        raise ValueError(msg)
-    return str(value)
+def _refuse_bombs(width: int, height: int) -> None:
+    """Raise Pillow's ``DecompressionBombError`` before any pixel exists; the warning below that limit is left
+    to ``Image.open``, which checks again after ``_open`` (checking fully here too warned twice)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > 2 * limit:
+        msg = (
+            f"Image size ({width * height} pixels) exceeds limit of {2 * limit} pixels, "
+            "could be decompression bomb DOS attack."
+        )
+        raise Image.DecompressionBombError(msg)
 
 
 def _metadata_bytes(name: str, value: object) -> bytes | None:
@@ -142,26 +145,23 @@ def _storable(im: Image.Image) -> Image.Image:
     if im.mode == "P":
         return im.convert("RGBA" if im.has_transparency_data else "RGB")
     if im.mode in _CONVERSIONS:
-        return im.convert(_CONVERSIONS[im.mode])
+        for mode in _CONVERSIONS[im.mode]:
+            im = im.convert(mode)
+        return im
     msg = f"cannot write mode {im.mode} as BCNN (8-bit L, RGB and RGBA are stored; convert the image first)"
     raise OSError(msg)
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
-    quality = _quality(info.get("quality", 75))
-    subsampling = _subsampling(info.get("subsampling", 2))
-    tables = _tables(info.get("tables", "mse"))
+    quality = limits.quality_setting(info.get("quality", limits.DEFAULT_QUALITY))
+    subsampling = limits.subsampling_code(info.get("subsampling", limits.DEFAULT_SUBSAMPLING))
+    tables = limits.tables_setting(info.get("tables", limits.DEFAULT_TABLES))
     icc = _metadata_bytes("icc_profile", info.get("icc_profile", im.info.get("icc_profile")))
     exif = _metadata_bytes("exif", info.get("exif"))
     xmp = _metadata_bytes("xmp", info.get("xmp"))
+    limits.check_size(*im.size)
     frame = _storable(im)
-    if frame.width < 1 or frame.height < 1:
-        msg = f"cannot write an empty {frame.width}x{frame.height} image as BCNN"
-        raise ValueError(msg)
-    if max(frame.size) > container.MAX_DIMENSION:
-        msg = f"image size {frame.width}x{frame.height} exceeds the .bcnn limit of {container.MAX_DIMENSION} per side"
-        raise ValueError(msg)
     encoded = pipeline.encode_pixels(
         np.asarray(frame),
         frame.mode,

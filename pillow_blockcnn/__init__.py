@@ -5,19 +5,28 @@ the ``.bcnn`` extension, the ``image/x-bcnn`` MIME type) and, when imageio is
 installed, the ``.bcnn`` extension with imageio. Pillow has no plugin entry
 points, so the import is required; :func:`register_bcnn_opener` does the same
 explicitly for code whose linters strip unused imports, and sets decoder
-options that ``Image.open`` cannot carry.
+options that ``Image.open`` cannot carry; :func:`open_bcnn` sets them for one
+image.
+
+The layers, each knowing only those below it: the Pillow glue
+(:mod:`.BcnnImagePlugin`) over the pipeline (:mod:`.pipeline`: the codec plus the
+models a file names), over :mod:`.format` (bytes), :mod:`.codec` (pixels) and
+:mod:`.runtime` (models and onnxruntime).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import IO
+
+from PIL import Image
 
 from . import options
-from .artifacts import deblock
-from .container import BcnnFormatError
+from ._version import __version__
+from .deblocking import deblock
+from .format import BcnnFormatError
 from .runtime import ModelError
 
-__all__ = ["BcnnFormatError", "ModelError", "__version__", "deblock", "register_bcnn_opener"]
+__all__ = ["BcnnFormatError", "ModelError", "__version__", "deblock", "open_bcnn", "register_bcnn_opener"]
 
 
 def _register_imageio() -> None:
@@ -55,6 +64,19 @@ def register_bcnn_opener(**decoder_options: object) -> None:
 
     options.update(**decoder_options)
     _register_imageio()
+
+
+def open_bcnn(fp: str | bytes | IO[bytes], *, deblock: bool | None = None) -> Image.Image:
+    """``Image.open`` for a .bcnn file with a decoder option for this image alone.
+
+    ``deblock`` overrides :data:`pillow_blockcnn.options.DEBLOCK` for this
+    image: ``False`` returns the exact decode (``docs/FORMAT.md`` §3–§5) even
+    when the file recommends deblocking. Anything that is not .bcnn raises
+    Pillow's ``UnidentifiedImageError``.
+    """
+    image = Image.open(fp, formats=["BCNN"])
+    image.deblock = deblock  # type: ignore[attr-defined]  (read by BcnnImageFile.load)
+    return image
 
 
 register_bcnn_opener()

@@ -1,4 +1,4 @@
-"""``python -m pillow_blockcnn``: the ``blockcnn`` command (``demo`` works even without the cli extra)."""
+"""``python -m pillow_blockcnn``: the ``blockcnn`` command."""
 
 from __future__ import annotations
 

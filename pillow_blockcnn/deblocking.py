@@ -1,95 +1,93 @@
-"""JPEG artifact removal on numpy images with a packaged deblocking model.
-
-The model (``export/models.py::BlockUNet``) takes ``[N, 4, H, W]``: full-range
-JFIF Y, Cb, Cr scaled to 0..1 and a constant quality plane (quality / 100),
-with H and W multiples of 8 and the JPEG block grid at (0, 0); it returns the
-restored Y, Cb, Cr. Large images go through in overlapping tiles whose
-positions depend only on the image size, so memory stays bounded and the
-result does not depend on anything but the pixels, the quality and the model.
-"""
+"""``deblock()``: JPEG artifact removal for Pillow images, on top of the runtime's tiled deblocker
+(:func:`pillow_blockcnn.runtime.deblock_array`)."""
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from . import runtime
-from .colour import rgb_to_ycbcr_float, ycbcr_to_rgb_float
+from .codec.jpeg import quant_table
 
-__all__ = ["HALO", "TILE", "deblock_array", "estimate_quality"]
-
-#: Images up to TILE x TILE pixels run in one pass; larger ones in TILE tiles.
-TILE = 1024
-#: Context each tile borrows from its neighbours (a multiple of 8, so tiles keep the block grid).
-HALO = 64
-_MULTIPLE = 8
+__all__ = ["JPEG_KINDS", "deblock", "estimate_quality"]
 
 
 def estimate_quality(luma_table: list[int] | np.ndarray) -> int:
-    """The IJG quality whose luminance table is nearest to ``luma_table`` (natural order)."""
-    from .jpeg import quant_table
-
+    """The IJG quality whose luminance table (JPEG's Annex K, scaled) is nearest to ``luma_table`` (natural
+    order)."""
     table = np.asarray(luma_table, dtype=np.int64).ravel()
     if table.size != 64:
-        raise ValueError(f"a quantisation table has 64 entries, got {table.size}")
-    errors = [np.abs(np.asarray(quant_table(q, chroma=False)) - table).sum() for q in range(1, 101)]
+        msg = f"a quantisation table has 64 entries, got {table.size}"
+        raise ValueError(msg)
+    errors = [np.abs(np.asarray(quant_table(q, chroma=False, tables="jpeg")) - table).sum() for q in range(1, 101)]
     return int(np.argmin(errors)) + 1
 
 
-def _to_ycc(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 2:
-        ycc = np.full((*pixels.shape, 3), 128.0, dtype=np.float32)
-        ycc[..., 0] = pixels
-        return ycc
-    return rgb_to_ycbcr_float(pixels)
+def _quality_of(image: Image.Image) -> int:
+    tables = getattr(image, "quantization", None)
+    if tables:
+        return estimate_quality(list(tables[min(tables)]))
+    if isinstance(image.info.get("quality"), int):
+        return image.info["quality"]
+    msg = "the JPEG quality of this image is unknown (it carries no quantisation tables): pass quality=1..100"
+    raise ValueError(msg)
 
 
-def _from_ycc(ycc: np.ndarray, gray: bool) -> np.ndarray:
-    out = ycc[..., 0] if gray else ycbcr_to_rgb_float(ycc)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+JPEG_KINDS: dict[str, int | None] = {"colour 4:2:0": 2, "colour 4:4:4": 0, "gray": None}
+"""The kinds of JPEG a model's ``max_quality_by_mode`` (manifest) is measured for, each with the ``subsampling``
+Pillow saves it with (None: a grayscale JPEG); ``export.evaluation.quality_range`` measures exactly these."""
 
 
-def _run(session: object, pixels: np.ndarray, quality: int) -> np.ndarray:
-    """Restore uint8 ``pixels`` (gray or RGB) whose sides are multiples of 8; returns float32 YCbCr 0..255."""
-    ycc = _to_ycc(pixels)
-    x = np.empty((1, 4, ycc.shape[0], ycc.shape[1]), dtype=np.float32)
-    x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
-    x[0, 3] = quality / 100.0
-    name = session.get_inputs()[0].name  # type: ignore[attr-defined]
-    (y,) = session.run(None, {name: x})  # type: ignore[attr-defined]
-    return y[0].transpose(1, 2, 0) * 255.0
+def _jpeg_kind(image: Image.Image) -> str | None:
+    """Which of ``JPEG_KINDS`` the image is, or None when it cannot tell: gray, or colour with the chroma
+    subsampling read from a JPEG file's frame header."""
+    if image.mode in ("L", "LA"):
+        return "gray"
+    from PIL import JpegImagePlugin
+
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        sampling = JpegImagePlugin.get_sampling(image)
+        return next((k for k, v in JPEG_KINDS.items() if v is not None and v == sampling), None)
+    return None
 
 
-def _tiles(length: int) -> list[tuple[int, int]]:
-    """Start and end of each tile's kept part along one axis."""
-    if length <= TILE:
-        return [(0, length)]
-    return [(start, min(start + TILE, length)) for start in range(0, length, TILE)]
+def deblock(image: Image.Image, quality: int | None = None, *, model: str | None = None) -> Image.Image:
+    """Remove JPEG blocking and ringing; returns a new image of the same mode and size.
 
+    ``quality`` is the JPEG quality the image was saved with; when omitted it
+    is estimated from the image's quantisation tables (``image.quantization``,
+    present on images opened from JPEG files). Modes L and RGB are restored;
+    RGBA and LA keep their alpha unchanged. ``model`` picks a packaged
+    deblocking model by id (default: the newest).
 
-def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
-    """Restore ``pixels`` (uint8 ``[H, W]`` gray, ``[H, W, 3]`` RGB, or either with alpha last) decoded
-    from quality ``quality``; alpha is returned unchanged.
-
-    Colour conversion happens per tile, so memory beyond the uint8 image in and
-    out is bounded by the tile size, whatever the image size.
+    A model trained mostly on low qualities removes detail rather than
+    artifacts from a nearly perfect JPEG, so an image whose quality is above
+    the model's limit is returned unchanged, as a copy. The limit was measured
+    on held-out images by ``export.evaluation.quality_range`` for 4:2:0, 4:4:4 and
+    gray JPEGs (``runtime.model_info(id).max_quality_for(kind)``); a JPEG
+    file's own kind is read from its header, and an image whose kind is
+    unknown gets the strictest limit (``max_quality``). The packaged models
+    learned from 4:2:0 JPEGs (Pillow's and most cameras' default) and from
+    grayscale ones; below their limit they improve 4:4:4 JPEGs too, by less.
     """
-    if not 1 <= quality <= 100:
-        raise ValueError(f"quality must be 1..100, got {quality}")
-    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
-        colour = pixels[..., :-1] if pixels.shape[2] == 4 else pixels[..., 0]
-        restored = deblock_array(np.ascontiguousarray(colour), quality, model_id)
-        return np.dstack([restored, pixels[..., -1]])
-    gray = pixels.ndim == 2
-    h, w = pixels.shape[:2]
-    ph, pw = -(-h // _MULTIPLE) * _MULTIPLE, -(-w // _MULTIPLE) * _MULTIPLE
-    pad = [(0, ph - h), (0, pw - w)] + ([] if gray else [(0, 0)])
-    padded = np.pad(pixels, pad, mode="edge")
-    session = runtime.session(model_id)
-    out = np.empty_like(padded)
-    for y0, y1 in _tiles(ph):
-        for x0, x1 in _tiles(pw):
-            ty0, tx0 = max(0, y0 - HALO), max(0, x0 - HALO)
-            ty1, tx1 = min(ph, y1 + HALO), min(pw, x1 + HALO)
-            restored = _run(session, padded[ty0:ty1, tx0:tx1], quality)
-            out[y0:y1, x0:x1] = _from_ycc(restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], gray)
-    return out[:h, :w]
+    if image.mode not in ("L", "RGB", "LA", "RGBA"):
+        msg = f"deblock() restores L, RGB, LA and RGBA images, not mode {image.mode}: convert it first"
+        raise ValueError(msg)
+    if quality is None:
+        quality = _quality_of(image)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        msg = f"quality must be an integer 1..100, got {quality!r}"
+        raise ValueError(msg)
+    if model is None:
+        info = runtime.default_model("deblock")
+        if info is None:
+            msg = "this installation of pillow-blockcnn ships no deblocking model"
+            raise runtime.ModelError(msg)
+    else:
+        info = runtime.require_task(model, "deblock")
+    if quality > info.max_quality_for(_jpeg_kind(image)):
+        return image.copy()
+    restored = runtime.deblock_array(np.asarray(image), int(quality), info.id)
+    result = Image.fromarray(restored, image.mode)
+    result.info = dict(image.info)
+    return result

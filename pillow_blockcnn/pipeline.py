@@ -1,28 +1,31 @@
 """Whole-image encode and decode: the codec plus the models a file names.
 
 The codec (:mod:`.codec`) takes a predictor object and knows nothing of model
-files; the registry (:mod:`.runtime`) knows model files and nothing of images.
-This module joins them: it picks the packaged models for new files and
-resolves the ids stored in a file back to models, refusing a file whose models
-this installation lacks rather than decoding different pixels.
+files; the runtime (:mod:`.runtime`) knows model files and nothing of images'
+coding. This module joins them: it picks the models for new files and resolves
+the ids stored in a file back to models. A prediction model is part of the
+exact decode, so a file whose predictor this installation lacks is refused by
+name; a deblocking model is a recommendation, so a missing one is replaced by
+the installation's current deblocker, and :class:`Decoded` says which ran.
 
 Header ``models`` order: the prediction models first, then the deblocking
-model when the deblock flag is set (``docs/FORMAT.md``).
+model when the deblock flag is set (``docs/FORMAT.md`` §2).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import codec, runtime
-from .container import Container, Header
-from .deblocking import deblock_array
-from .prediction import OnnxPredictor
-from .predictor import BlockPredictor
+from .codec.blocks import BlockPredictor
+from .format.container import Container, Header
+from .format.limits import DEFAULT_SUBSAMPLING, DEFAULT_TABLES
+from .metrics import sse
 
-__all__ = ["decode_pixels", "encode_pixels", "resolve_models"]
+__all__ = ["Decoded", "decode_pixels", "encode_pixels", "resolve_models"]
 
 
 def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime.ModelInfo | None:
@@ -30,26 +33,30 @@ def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
-        raise ValueError(f"{option} must be True, False or None (automatic), got {wanted!r}")  # noqa: TRY004 (Pillow reports bad save options as ValueError)
+        msg = f"{option} must be True, False or None (automatic), got {wanted!r}"
+        raise ValueError(msg)
     if wanted and model is None:
-        raise ValueError(
+        msg = (
             f"{option}=True needs a {task} model for {tables!r} quantisation tables, and this installation of "
             f"pillow-blockcnn ships none; save with {option}=False"
         )
+        raise ValueError(msg)
     return model if wanted else None
 
 
 def _predictor(models: tuple[str, ...], quality: int) -> BlockPredictor:
     if len(models) != 1:
-        raise runtime.ModelError(f"a predicted file names one prediction model, this one names {list(models)}")
-    return OnnxPredictor(models[0], quality)  # raises ModelError naming a model this installation lacks
+        msg = f"a predicted file names one prediction model, this one names {list(models)}"
+        raise runtime.ModelError(msg)
+    return runtime.OnnxPredictor(models[0], quality)  # raises ModelError naming a model this installation lacks
 
 
 def resolve_models(header: Header) -> tuple[tuple[str, ...], str | None]:
-    """Split ``header.models`` into (prediction model ids, deblocking model id)."""
+    """Split ``header.models`` into (prediction model ids, recommended deblocking model id)."""
     if header.deblock:
         if not header.models:
-            raise runtime.ModelError("file asks for deblocking but names no deblocking model")
+            msg = "file asks for deblocking but names no deblocking model"
+            raise runtime.ModelError(msg)
         return header.models[:-1], header.models[-1]
     return header.models, None
 
@@ -59,12 +66,12 @@ def encode_pixels(
     mode: str,
     quality: int,
     *,
-    subsampling: int = 2,
-    tables: str = "jpeg",
+    subsampling: int = DEFAULT_SUBSAMPLING,
+    tables: str = DEFAULT_TABLES,
     predict: bool | None = None,
     deblock: bool | None = None,
 ) -> codec.EncodedImage:
-    """Encode with the packaged models; ``None`` means "use one if this installation has it", and for
+    """Encode with the installed models; ``None`` means "use one if this installation has it", and for
     deblocking also "if it brings this image closer to the original": the encoder, which alone has the
     original, runs the deblocker once on its reconstruction and keeps the recommendation only when the error
     drops. (The deblocker is trained on 4:2:0 JPEGs and can make 4:4:4 files at high quality worse.)"""
@@ -91,27 +98,25 @@ def encode_pixels(
 def _deblocking_helps(original: np.ndarray, decoded: np.ndarray, quality: int, model_id: str) -> bool:
     """Whether deblocking ``decoded`` lowers its squared error to ``original``. Alpha, when there is one, is
     lossless and left unchanged by deblocking, so it adds nothing to either side."""
-    return _sse(deblock_array(decoded, quality, model_id), original) < _sse(decoded, original)
+    return sse(runtime.deblock_array(decoded, quality, model_id), original) < sse(decoded, original)
 
 
-def _sse(a: np.ndarray, b: np.ndarray, rows: int = 256) -> int:
-    """Exact sum of squared differences, a band of rows at a time so memory stays small on huge images."""
-    total = 0
-    for r in range(0, a.shape[0], rows):
-        d = (a[r : r + rows].astype(np.int64) - b[r : r + rows]).ravel()
-        total += int(d @ d)
-    return total
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded pixels and the deblocking model that ran on them (None: not deblocked)."""
+
+    pixels: np.ndarray
+    deblocked_with: str | None = None
 
 
-def decode_pixels(parsed: Container, *, deblock: bool = True) -> np.ndarray:
-    """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it."""
+def decode_pixels(parsed: Container, *, deblock: bool = True) -> Decoded:
+    """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it, with the recommended
+    model or, when this installation lacks it, with its current deblocker (:func:`runtime.deblocker_for`)."""
     header = parsed.header
     predict_ids, deblock_id = resolve_models(header)
     predictor = _predictor(predict_ids, header.quality) if header.predicted else None
     pixels = codec.decode(parsed, predictor)
-    if deblock_id is not None and deblock:
-        task = runtime.model_info(deblock_id).task
-        if task != "deblock":
-            raise runtime.ModelError(f"model {deblock_id!r} named for deblocking is a {task} model")
-        pixels = deblock_array(pixels, header.quality, deblock_id)
-    return pixels
+    if deblock_id is None or not deblock:
+        return Decoded(pixels)
+    model = runtime.deblocker_for(deblock_id)
+    return Decoded(runtime.deblock_array(pixels, header.quality, model.id), model.id)

@@ -3,11 +3,13 @@ from __future__ import annotations
 import io
 from importlib import resources
 
-import numpy as np
 import pytest
 from PIL import Image
 
 import pillow_blockcnn  # noqa: F401  (registers the format)
+from pillow_blockcnn.metrics import psnr
+
+__all__ = ["psnr", "save_bytes"]
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +29,3 @@ def save_bytes(im: Image.Image, **params: object) -> bytes:
     out = io.BytesIO()
     im.save(out, "BCNN", **params)
     return out.getvalue()
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

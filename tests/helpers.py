@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -26,51 +28,34 @@ class MeanEdgePredictor:
         return np.broadcast_to(mean[:, None, None], (len(contexts), 8, 8)).astype(np.uint8)
 
 
-def register_models(monkeypatch, models: dict[str, tuple[str, bytes]], sha_override: dict[str, str] | None = None):
-    """Install stand-in models in the runtime registry: ``{id: (task, onnx bytes)}``.
+#: Tiny random-weight models made by ``python -m export.conversion.stand_ins`` (committed, so the runtime tests
+#: need no torch): they exercise the plumbing, not a model's quality.
+STAND_INS = Path(__file__).parent / "runtime" / "models"
 
-    The registry's own sha256 check still runs; ``sha_override`` gives an entry
-    a wrong hash to test that check. The newest entry of a task is its default.
+
+def stand_in(name: str) -> bytes:
+    """The bytes of a committed stand-in model: ``"test-deblock"`` or ``"test-predict"``."""
+    return (STAND_INS / f"{name}.onnx").read_bytes()
+
+
+def register_models(
+    monkeypatch, models: dict[str, tuple[str, bytes]], sha_override: dict[str, str] | None = None, *, packaged=False
+):
+    """An installation whose models are ``{id: (task, onnx bytes)}`` (and the packaged ones if ``packaged``), for
+    one test, through the public :func:`pillow_blockcnn.runtime.register_model`.
+
+    The registry's own sha256 check still runs; ``sha_override`` gives an entry a wrong hash to test that check.
+    The last entry of a task is its default. Everything is undone when the test ends.
     """
-    import dataclasses
-
-    from export.candidates import entries_for
     from pillow_blockcnn import runtime
+    from pillow_blockcnn.runtime import registry
 
-    entries, files = entries_for(
-        {model_id: (task, data, ["jpeg", "mse"]) for model_id, (task, data) in models.items()}
-    )
-    for model_id, sha in (sha_override or {}).items():
-        entries[model_id] = dataclasses.replace(entries[model_id], sha256=sha)
-    monkeypatch.setattr(runtime, "_manifest", lambda: entries)
-    monkeypatch.setattr(runtime, "_read_packaged", lambda name: files[name])
+    monkeypatch.setattr(registry, "_registered", {})
+    if not packaged:
+        monkeypatch.setattr(registry, "_packaged", dict)
+    entries = {
+        model_id: runtime.register_model(model_id, task, data, sha256=(sha_override or {}).get(model_id))
+        for model_id, (task, data) in models.items()
+    }
     runtime.clear_sessions()
     return entries
-
-
-def assert_runs_end_alike(whole, split, steps: int, starts: list[int]) -> list[dict]:
-    """Two training run directories end at the same step with identical weights, and ``split`` was started at
-    ``starts``; returns ``split``'s log records for further checks."""
-    import json
-
-    import torch
-
-    a = torch.load(whole / "last.pt", weights_only=False)
-    b = torch.load(split / "last.pt", weights_only=False)
-    assert a["step"] == b["step"] == steps
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
-    events = [json.loads(line) for line in (split / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e.get("event") == "start"] == starts
-    return events
-
-
-def training_images(tmp_path, sample, n: int, size: tuple[int, int]):
-    """``n`` overlapping ``size`` (width, height) crops of ``sample`` as PNGs in ``tmp_path/data``: a training
-    data root for the trainers' smoke runs."""
-    data = tmp_path / "data"
-    data.mkdir()
-    w, h = size
-    for i in range(n):
-        sample.crop((i * 40, i * 20, i * 40 + w, i * 20 + h)).save(data / f"im{i}.png")
-    return data

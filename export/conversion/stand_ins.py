@@ -1,0 +1,60 @@
+"""The tiny random-weight models the runtime tests use in place of the shipped ones.
+
+    python -m export.conversion.stand_ins --out tests/runtime/models
+
+They are committed (about 200 kB together), so the runtime tests need no torch; ``tests/training`` checks
+that the committed files still compute what these torch networks compute. They exercise the plumbing (the
+ONNX interface, sessions, tiling, the closed loop), not a model's quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from export.conversion.export_onnx import export_model
+from export.conversion.export_predictor import export_predictor
+from export.networks.deblocker import BlockUNet
+from export.networks.predictor import BlockPredictorNet
+
+__all__ = ["stand_in_deblocker", "stand_in_predictor", "write_stand_ins"]
+
+
+def stand_in_deblocker() -> BlockUNet:
+    """A BlockUNet with 8 channels per level whose tail is not the identity it starts as (seed 0)."""
+    torch.manual_seed(0)
+    model = BlockUNet(ch=(8, 8, 8), enc_blocks=(1, 1, 1), dec_blocks=(1, 1)).eval()
+    with torch.no_grad():
+        model.tail.weight.normal_(0, 0.05)
+    return model
+
+
+def stand_in_predictor() -> BlockPredictorNet:
+    """A BlockPredictorNet of width 32 and depth 1 with a random output layer (seed 1)."""
+    torch.manual_seed(1)
+    model = BlockPredictorNet(width=32, depth=1).eval()
+    with torch.no_grad():
+        model.out.weight.normal_(0, 0.02)
+    return model
+
+
+def write_stand_ins(out: Path) -> list[Path]:
+    """Export both stand-ins to ``out/test-deblock.onnx`` and ``out/test-predict.onnx``."""
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        export_model(stand_in_deblocker(), out / "test-deblock.onnx"),
+        export_predictor(stand_in_predictor(), out / "test-predict.onnx"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("tests/runtime/models"))
+    for path in write_stand_ins(parser.parse_args(argv).out):
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,452 @@
+"""Rate-distortion sweep of .bcnn against Pillow's codecs on a folder of images (Kodak by default).
+
+Every number goes through the public API (``Image.save`` / ``Image.open``), the way users meet the codecs.
+Bits per pixel count the whole file, headers included. Each codec is swept over its own quality grid (chosen
+to span about 0.1-1.5 bpp on Kodak), each point is scored with PSNR-RGB and SSIM-RGB, and every codec gets a
+BD-rate against JPEG. The full run, as recorded in ``results/``::
+
+    python -m export.evaluation.evaluate_compression --json results/compression/kodak_compression.json \
+        --markdown results/compression/kodak_compression.md --plot results/compression/kodak_rd.png
+
+Codec settings, and why:
+
+* JPEG: Pillow/libjpeg-turbo, 4:2:0, ``optimize=True`` (optimised Huffman tables). The fair anchor: .bcnn
+  also optimises its tables, and any JPEG encoder can.
+* WebP: ``method=6``, libwebp's slowest, best-compressing mode (Pillow's default is its fastest, method 0).
+* AVIF: libavif/aom, 4:2:0, ``speed=6``: Pillow's and libavif's default, so what users get, at 0.2-0.35 s per
+  Kodak image on one thread. The whole sweep stays a few minutes; speed 8 was 3x faster for ~1% more bits in
+  a spot check (kodim01, q60), so the choice hardly moves the BD-rate.
+* JPEG XL: pillow-jxl-plugin (libjxl), ``effort=7`` (libjxl's default).
+* Every encoder and decoder runs on one thread (``max_threads=1``, ``num_threads=1``, .bcnn's onnxruntime
+  ``threads=1``), so the times compare codecs rather than how well each one spreads over cores.
+
+A .bcnn combination whose model is not packaged, and a Pillow codec this installation lacks, is reported as
+unavailable (a printed note and an entry in the JSON), never replaced by something else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.metadata
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, features
+
+import pillow_blockcnn
+from export.evaluation.bdrate import Method, bd_rate, overlap, select_up_to
+from export.evaluation.candidates import installed, parse_spec
+from export.evaluation.metrics import psnr, ssim
+from pillow_blockcnn import options as bcnn_options
+from pillow_blockcnn.cli.bench import pillow_saver
+from pillow_blockcnn.runtime import settings as bcnn_settings
+from pillow_blockcnn.runtime.machine import machine
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
+ANCHOR = "jpeg"
+BD_MAX_BPP = 1.0
+BD_METHODS: tuple[Method, ...] = ("cubic", "pchip")
+
+Saver = Callable[[Image.Image, int], bytes]
+
+# Quality grids: each spans roughly 0.1-1.5 bpp on Kodak for its own codec (quality scales are not comparable
+# across codecs), with enough points at or below 1 bpp (>= 6) for the BD-rate fits.
+JPEG_GRID = (3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80)
+WEBP_GRID = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 85)
+AVIF_GRID = (10, 20, 30, 40, 50, 55, 60, 65, 70, 75)
+JXL_GRID = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 85)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """One encoder configuration, its default quality sweep, and how to tell whether it can run here."""
+
+    name: str
+    description: str
+    save: Saver
+    qualities: tuple[int, ...]
+    unavailable: Callable[[], str | None]  # None when usable, else the reason it is not
+
+
+def _bcnn_unavailable(predict: bool, deblock: bool, tables: str) -> Callable[[], str | None]:
+    """Probe with a real save: the plugin refuses a combination whose model is not packaged."""
+
+    def probe() -> str | None:
+        try:
+            Image.new("RGB", (16, 16)).save(io.BytesIO(), "BCNN", predict=predict, deblock=deblock, tables=tables)
+        except (ValueError, OSError) as exc:
+            return str(exc)
+        return None
+
+    return probe
+
+
+def _feature_unavailable(feature: str) -> Callable[[], str | None]:
+    def probe() -> str | None:
+        return None if features.check(feature) else f"this Pillow build has no {feature} support"
+
+    return probe
+
+
+def _jxl_unavailable() -> str | None:
+    try:
+        importlib.import_module("pillow_jxl")  # registers the JXL format with Pillow on import
+    except ImportError:
+        return "pillow-jxl-plugin is not installed (pip install 'pillow-jxl-plugin>=1.3.8')"
+    return None
+
+
+def _bcnn(name: str, predict: bool, deblock: bool, tables: str = "jpeg") -> Codec:
+    description = f".bcnn 4:2:0, predict={predict}, deblock={deblock}, tables={tables}"
+    saver = pillow_saver("BCNN", predict=predict, deblock=deblock, tables=tables)
+    return Codec(name, description, saver, JPEG_GRID, _bcnn_unavailable(predict, deblock, tables))
+
+
+CODECS: dict[str, Codec] = {
+    c.name: c
+    for c in [
+        _bcnn("bcnn-plain", predict=False, deblock=False),
+        _bcnn("bcnn-deblock", predict=False, deblock=True),
+        _bcnn("bcnn-predict", predict=True, deblock=False),
+        _bcnn("bcnn-predict-deblock", predict=True, deblock=True),
+        _bcnn("bcnn-plain-mse", predict=False, deblock=False, tables="mse"),
+        _bcnn("bcnn-deblock-mse", predict=False, deblock=True, tables="mse"),
+        _bcnn("bcnn-predict-mse", predict=True, deblock=False, tables="mse"),
+        _bcnn("bcnn-predict-deblock-mse", predict=True, deblock=True, tables="mse"),
+        Codec(
+            "jpeg",
+            "Pillow JPEG (libjpeg-turbo) 4:2:0, optimize=True",
+            pillow_saver("JPEG", optimize=True, subsampling="4:2:0"),
+            JPEG_GRID,
+            _feature_unavailable("jpg"),
+        ),
+        Codec(
+            "webp",
+            "Pillow WebP (libwebp), method=6",
+            pillow_saver("WEBP", method=6),
+            WEBP_GRID,
+            _feature_unavailable("webp"),
+        ),
+        Codec(
+            "avif",
+            "Pillow AVIF (libavif, aom encoder), 4:2:0, speed=6, max_threads=1",
+            pillow_saver("AVIF", speed=6, subsampling="4:2:0", max_threads=1),
+            AVIF_GRID,
+            _feature_unavailable("avif"),
+        ),
+        Codec(
+            "jxl",
+            "JPEG XL via pillow-jxl-plugin (libjxl), effort=7, num_threads=1",
+            pillow_saver("JXL", effort=7, num_threads=1),
+            JXL_GRID,
+            _jxl_unavailable,
+        ),
+    ]
+}
+
+
+@contextlib.contextmanager
+def fixed_decoder_settings() -> Iterator[None]:
+    """One decoder thread everywhere, and .bcnn's deblocking on; the previous settings come back afterwards.
+
+    Decoder options are module globals (Pillow's AVIF plugin, pillow-jxl-plugin, pillow_blockcnn's options),
+    as ``Image.open`` cannot carry options; encoders get theirs per call instead. Deblocking is forced on so
+    that ``PILLOW_BLOCKCNN_DEBLOCK=0`` in the environment cannot silently turn ``bcnn-*-deblock`` into its
+    plain counterpart.
+    """
+    saved: list[tuple[object, str, object]] = []
+
+    def set_attr(module: object, attr: str, value: object) -> None:
+        saved.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, value)
+
+    set_attr(bcnn_settings, "THREADS", 1)
+    set_attr(bcnn_options, "DEBLOCK", True)
+    with contextlib.suppress(ImportError):  # Pillow < 11.2 has no AVIF plugin at all
+        from PIL import AvifImagePlugin
+
+        set_attr(AvifImagePlugin, "DEFAULT_MAX_THREADS", 1)
+    if "pillow_jxl" in sys.modules:
+        set_attr(sys.modules["pillow_jxl"].JpegXLImagePlugin, "DECODE_THREADS", 0)  # 0: no parallelism
+    try:
+        yield
+    finally:
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of everything that produced a number: codec libraries change bitstreams between releases."""
+
+    def dist(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    avif_codecs = None
+    if features.check("avif"):
+        from PIL import _avif
+
+        avif_codecs = _avif.codec_versions()
+    return {
+        "pillow": Image.__version__,
+        "pillow_blockcnn": pillow_blockcnn.__version__,
+        "numpy": np.__version__,
+        "libjpeg_turbo": features.version("libjpeg_turbo"),
+        "libwebp": features.version("webp"),
+        "libavif": features.version("avif"),
+        "avif_codecs": avif_codecs,
+        "pillow_jxl_plugin": dist("pillow-jxl-plugin"),
+        "onnxruntime": dist("onnxruntime"),
+    }
+
+
+def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Wang et al. 2004, 11x11 Gaussian) per RGB channel, averaged: the usual 'SSIM on RGB'."""
+    return float(np.mean([ssim(a[..., c], b[..., c]) for c in range(a.shape[-1])]))
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> tuple[object, float]:
+    """Result of ``fn`` and its fastest time in ms over ``repeat`` runs (the minimum filters out load spikes)."""
+    best = float("inf")
+    result: object = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return result, 1000.0 * best
+
+
+def _decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def measure(codec: Codec, original: Image.Image, reference: np.ndarray, quality: int, repeat: int) -> dict:
+    """One RD point of one image: size, distortion and speed, all through Image.save / Image.open."""
+    data, encode_ms = _timed(lambda: codec.save(original, quality), repeat)
+    assert isinstance(data, bytes)
+    decoded, decode_ms = _timed(lambda: _decode(data), repeat)
+    assert isinstance(decoded, np.ndarray)
+    if decoded.shape != reference.shape:
+        msg = f"{codec.name} q={quality} decoded to {decoded.shape}, expected {reference.shape}"
+        raise RuntimeError(msg)
+    return {
+        "codec": codec.name,
+        "quality": quality,
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (reference.shape[0] * reference.shape[1]),
+        "psnr_rgb": psnr(decoded, reference),
+        "ssim_rgb": ssim_rgb(decoded, reference),
+        "encode_ms": encode_ms,
+        "decode_ms": decode_ms,
+    }
+
+
+def available_codecs(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Split the requested codecs into those that run here and those that cannot (with the reason)."""
+    usable, missing = [], {}
+    for name in names:
+        reason = CODECS[name].unavailable()
+        if reason is None:
+            usable.append(name)
+        else:
+            missing[name] = reason
+            print(f"note: {name} unavailable, skipped: {reason}", file=sys.stderr)
+    return usable, missing
+
+
+def summarise(rows: list[dict], grids: dict[str, tuple[int, ...]]) -> list[dict]:
+    """Mean over images per (codec, quality): per-image PSNR is averaged in dB, as CompressAI's anchors do."""
+    summary = []
+    for name, grid in grids.items():
+        for quality in grid:
+            sel = [r for r in rows if r["codec"] == name and r["quality"] == quality]
+            keys = ("bpp", "psnr_rgb", "ssim_rgb", "encode_ms", "decode_ms")
+            summary.append(
+                {"codec": name, "quality": quality, "images": len(sel)}
+                | {k: float(np.mean([r[k] for r in sel])) for k in keys}
+            )
+    return summary
+
+
+def bd_rates(summary: list[dict], anchor: str = ANCHOR, max_bpp: float = BD_MAX_BPP) -> dict[str, dict]:
+    """BD-rate (PSNR-RGB, log-bpp) of every codec against the anchor, on mean points up to ``max_bpp``.
+
+    A codec whose curve cannot be compared (too few points below ``max_bpp``, no PSNR overlap) gets the
+    reason instead of a number.
+    """
+
+    def curve(name: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = [s for s in summary if s["codec"] == name]
+        return select_up_to([s["bpp"] for s in pts], [s["psnr_rgb"] for s in pts], max_bpp)
+
+    if not any(s["codec"] == anchor for s in summary):
+        return {}
+    ref_rate, ref_psnr = curve(anchor)
+    out: dict[str, dict] = {}
+    for name in dict.fromkeys(s["codec"] for s in summary if s["codec"] != anchor):
+        rate, quality = curve(name)
+        entry: dict[str, object] = {"anchor": anchor, "points": int(rate.size), "anchor_points": int(ref_rate.size)}
+        try:
+            for method in BD_METHODS:
+                entry[f"bd_rate_{method}_pct"] = bd_rate(ref_rate, ref_psnr, rate, quality, method=method)
+            entry["psnr_interval_db"] = list(overlap(ref_psnr, quality))
+        except ValueError as exc:
+            entry = {"anchor": anchor, "error": str(exc)}
+        out[name] = entry
+    return out
+
+
+def evaluate(images: list[Path], codecs: list[str], qualities: list[int] | None = None, repeat: int = 1) -> dict:
+    """Sweep every available codec over its grid (or ``qualities``) on every image; summary, BD-rates, context."""
+    usable, missing = available_codecs(codecs)
+    grids = {name: tuple(qualities) if qualities else CODECS[name].qualities for name in usable}
+    rows = []
+    started = time.perf_counter()
+    with fixed_decoder_settings():
+        for path in images:
+            with Image.open(path) as im:
+                reference = np.asarray(im.convert("RGB"))
+            original = Image.fromarray(reference)  # no metadata: every codec codes the same pixels only
+            for name in usable:
+                for quality in grids[name]:
+                    rows.append({"image": path.name} | measure(CODECS[name], original, reference, quality, repeat))
+            print(f"{path.name}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    summary = summarise(rows, grids)
+    return {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(),
+        "wall_s": time.perf_counter() - started,
+        "images": [p.name for p in images],
+        "codecs": {n: CODECS[n].description for n in usable},
+        "qualities": {n: list(g) for n, g in grids.items()},
+        "unavailable": missing,
+        "protocol": {
+            "bpp": "whole file incl. headers, 8*bytes/(width*height)",
+            "psnr_rgb": "10*log10(255^2/MSE) over R, G, B of the decoded 8-bit image; mean of per-image dB",
+            "ssim_rgb": "SSIM (Wang et al. 2004: 11x11 Gaussian sigma 1.5, K1=0.01, K2=0.03, valid region) "
+            "per R, G, B channel, averaged",
+            "times": f"ms, one thread, fastest of {repeat} run(s), decode includes Image.open and convert('RGB')",
+            "bd_rate": f"against {ANCHOR}, log-bpp vs PSNR-RGB, mean points with bpp <= {BD_MAX_BPP}, "
+            "over the shared PSNR interval; 'cubic' (least-squares cubic, VCEG-M33) is the reported value, "
+            "'pchip' (piecewise cubic Hermite, JCTVC/JVET practice) alongside",
+        },
+        "summary": summary,
+        "bd_rate": bd_rates(summary),
+        "per_image": rows,
+    }
+
+
+def _points_table(result: dict) -> list[str]:
+    lines = [
+        "| codec | q | bpp | PSNR-RGB (dB) | SSIM-RGB | encode ms | decode ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in result["summary"]:
+        lines.append(
+            f"| {s['codec']} | {s['quality']} | {s['bpp']:.3f} | {s['psnr_rgb']:.2f} | {s['ssim_rgb']:.4f} | "
+            f"{s['encode_ms']:.0f} | {s['decode_ms']:.0f} |"
+        )
+    return lines
+
+
+def _bd_table(result: dict) -> list[str]:
+    if not result["bd_rate"]:
+        return [f"No BD-rates: the anchor ({ANCHOR}) was not part of this run."]
+    lines = [
+        (
+            f"BD-rate against {ANCHOR} (PSNR-RGB, points up to {BD_MAX_BPP:g} bpp; negative = fewer bits for the "
+            "same PSNR). The reported value is the least-squares cubic fit (VCEG-M33, as CompressAI and most "
+            "papers); the piecewise cubic (pchip, JCTVC/JVET practice) is shown beside it."
+        ),
+        "",
+        "| codec | BD-rate (cubic) | BD-rate (pchip) | PSNR interval (dB) | points ≤ 1 bpp |",
+        "|---|---|---|---|---|",
+    ]
+    for name, e in result["bd_rate"].items():
+        if "error" in e:
+            lines.append(f"| {name} | – | – | {e['error']} | – |")
+            continue
+        lo, hi = e["psnr_interval_db"]
+        lines.append(
+            f"| {name} | {e['bd_rate_cubic_pct']:+.1f}% | {e['bd_rate_pchip_pct']:+.1f}% | {lo:.2f}–{hi:.2f} | "
+            f"{e['points']} |"
+        )
+    return lines
+
+
+def markdown(result: dict) -> str:
+    """The summary as markdown: context, codec settings, mean RD points, BD-rates, unavailable codecs."""
+    v = result["versions"]
+    lines = [
+        (
+            f"Kodak, {len(result['images'])} images, mean per quality; {result['date']}, {result['machine']}, "
+            f"Pillow {v['pillow']} (libjpeg-turbo {v['libjpeg_turbo']}, libwebp {v['libwebp']}, "
+            f"libavif {v['libavif']} [{v['avif_codecs']}]), pillow-jxl-plugin {v['pillow_jxl_plugin']}; "
+            f"wall time {result['wall_s']:.0f} s."
+        ),
+        "",
+        *[f"- `{name}`: {desc}" for name, desc in result["codecs"].items()],
+        *[f"- `{name}`: unavailable ({why})" for name, why in result["unavailable"].items()],
+        "",
+        *_points_table(result),
+        "",
+        *_bd_table(result),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of PNG images (default: Kodak)")
+    parser.add_argument("--codecs", nargs="+", default=list(CODECS), choices=list(CODECS))
+    parser.add_argument(
+        "--qualities", nargs="+", type=int, default=None, help="one grid for every codec (default: per-codec grids)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images (smoke runs)")
+    parser.add_argument("--repeat", type=int, default=1, help="time each encode/decode N times, keep the fastest")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="RD plot (PNG) beside the published anchors")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="TASK=PATH[:TABLES]",
+        help="evaluate an unshipped ONNX model as if it were packaged, e.g. deblock=runs/d.onnx:jpeg (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    images = sorted(args.data.glob("*.png"))[: args.limit]
+    if not images:
+        parser.error(f"no PNG images in {args.data}")
+    candidates = dict(parse_spec(spec) for spec in args.candidate)
+    with installed(candidates):
+        result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
+    result["candidates"] = {k: {"task": t, "tables": tb} for k, (t, _, tb) in candidates.items()}
+    table = markdown(result)
+    print(table)
+    for path, text in ((args.json, json.dumps(result, indent=1) + "\n"), (args.markdown, table)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if args.plot is not None:
+        from .plot_rd import plot_rd  # matplotlib only when a plot is asked for
+
+        plot_rd(result, args.plot, bd_max_bpp=BD_MAX_BPP)
+    return result
+
+
+if __name__ == "__main__":
+    main()

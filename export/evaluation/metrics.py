@@ -1,0 +1,69 @@
+"""Image-quality metrics in the conventions of the JPEG-restoration literature (AR-CNN, DnCNN, FBCNN).
+
+Y is MATLAB's ``rgb2ycbcr`` luma (BT.601, 16..235): the published gray-protocol numbers are computed on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pillow_blockcnn.metrics import psnr  # one PSNR for the package's bench and the evaluations
+
+__all__ = ["psnr", "psnr_b", "rgb_to_y_matlab", "ssim"]
+
+
+def rgb_to_y_matlab(rgb: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) in 0..255 -> float64 Y in 16..235 (not rounded)."""
+    x = rgb.astype(np.float64)
+    return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x**2) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def _filter_valid(img: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """Separable 'valid' correlation with a 1-D window along both axes (MATLAB filter2(..., 'valid'))."""
+    k = win.size
+    rows = np.lib.stride_tricks.sliding_window_view(img, k, axis=0) @ win
+    return np.lib.stride_tricks.sliding_window_view(rows, k, axis=1) @ win
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Single-channel SSIM of Wang et al. (11x11 Gaussian, sigma 1.5, K1=0.01, K2=0.03, L=255, valid region)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    w = _gaussian_window()
+    mu_a, mu_b = _filter_valid(a, w), _filter_valid(b, w)
+    s_aa = _filter_valid(a * a, w) - mu_a**2
+    s_bb = _filter_valid(b * b, w) - mu_b**2
+    s_ab = _filter_valid(a * b, w) - mu_a * mu_b
+    m = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (s_aa + s_bb + c2))
+    return float(m.mean())
+
+
+def blocking_effect_factor(img: np.ndarray, block: int = 8) -> float:
+    """BEF of Yim & Bovik (2011): excess squared difference across 8x8 block boundaries (0..255 scale)."""
+    x = img.astype(np.float64)
+    h, w = x.shape
+    dh = (x[:, :-1] - x[:, 1:]) ** 2  # horizontal neighbours, column j vs j+1
+    dv = (x[:-1, :] - x[1:, :]) ** 2
+    bh = np.zeros(w - 1, bool)
+    bh[block - 1 :: block] = True
+    bv = np.zeros(h - 1, bool)
+    bv[block - 1 :: block] = True
+    n_bh, n_bv = h * (w // block - 1), w * (h // block - 1)
+    boundary = (dh[:, bh].sum() + dv[bv, :].sum()) / (n_bh + n_bv)
+    n_nh, n_nv = h * (w - 1) - n_bh, w * (h - 1) - n_bv
+    nonboundary = (dh[:, ~bh].sum() + dv[~bv, :].sum()) / (n_nh + n_nv)
+    if boundary <= nonboundary:
+        return 0.0
+    return float(np.log2(block) / np.log2(min(h, w)) * (boundary - nonboundary))
+
+
+def psnr_b(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR-B (Yim & Bovik 2011): MSE plus the blocking effect factor of the *test* image, single channel."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return 10.0 * np.log10(255.0**2 / (mse + blocking_effect_factor(test)))

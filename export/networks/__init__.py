@@ -1,0 +1,1 @@
+"""Network definitions: the deblocker (:mod:`.deblocker`) and the block predictor (:mod:`.predictor`)."""

@@ -1,0 +1,87 @@
+"""The limits and names every layer checks, each defined once.
+
+The save options a user passes (``quality``, ``subsampling``, ``tables``), the
+header fields a file stores and the command line's choices all go through the
+functions here, so a rule cannot drift between the Pillow glue, the codec, the
+container and the CLI. Pure Python: no numpy, no Pillow.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_QUALITY",
+    "DEFAULT_SUBSAMPLING",
+    "DEFAULT_TABLES",
+    "MAX_DIMENSION",
+    "SUBSAMPLING_CODES",
+    "SUBSAMPLING_NAMES",
+    "TABLE_SETS",
+    "check_size",
+    "quality_setting",
+    "size_error",
+    "subsampling_code",
+    "tables_setting",
+]
+
+#: Each plane is coded as one JPEG image, whose sides libjpeg caps at 65 500 (``JPEG_MAX_DIMENSION``).
+MAX_DIMENSION = 65500
+#: Quality of a save without ``quality=``, as Pillow's JPEG.
+DEFAULT_QUALITY = 75
+#: Header subsampling code -> the name Pillow's JPEG plugin uses for it.
+SUBSAMPLING_NAMES: dict[int, str] = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+#: Name -> header code (the inverse of :data:`SUBSAMPLING_NAMES`).
+SUBSAMPLING_CODES: dict[str, int] = {name: code for code, name in SUBSAMPLING_NAMES.items()}
+#: Header code of the default chroma subsampling (4:2:0, as Pillow's JPEG).
+DEFAULT_SUBSAMPLING = 2
+#: Quantisation table sets: JPEG's Annex K tables, or the flatter ones tuned for PSNR (docs/FORMAT.md 4.1).
+TABLE_SETS = ("jpeg", "mse")
+#: The table set of a save without ``tables=``: the PSNR-tuned one, for every layer that has a default.
+DEFAULT_TABLES = "mse"
+
+
+def quality_setting(value: object) -> int:
+    """A user's ``quality`` (an integer 0..100, as Pillow's JPEG, WebP and AVIF take it) as the header's 1..100.
+
+    Quality 0 is accepted and stored as 1, which is what libjpeg's own scaling makes of it.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__") or not 0 <= value.__index__() <= 100:  # type: ignore[union-attr]
+        msg = f"Invalid quality setting: {value!r} (an integer 0..100)"
+        raise ValueError(msg)
+    return max(1, value.__index__())  # type: ignore[union-attr]
+
+
+def subsampling_code(value: object) -> int:
+    """A user's ``subsampling`` (``"4:4:4"``, ``"4:2:2"``, ``"4:2:0"``, Pillow's 0, 1, 2, or -1 for the default)
+    as the header code."""
+    if value == -1 or value is None:
+        return DEFAULT_SUBSAMPLING
+    if isinstance(value, str) and value in SUBSAMPLING_CODES:
+        return SUBSAMPLING_CODES[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value in SUBSAMPLING_NAMES:
+        return value
+    msg = f"Invalid subsampling {value!r}: use '4:4:4', '4:2:2' or '4:2:0' (or 0, 1, 2)"
+    raise ValueError(msg)
+
+
+def tables_setting(value: object) -> str:
+    """A user's ``tables`` checked against :data:`TABLE_SETS`."""
+    if not isinstance(value, str) or value not in TABLE_SETS:
+        msg = f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default) or 'jpeg' (libjpeg's)"
+        raise ValueError(msg)
+    return value
+
+
+def size_error(width: int, height: int) -> str | None:
+    """Why an image of ``width`` x ``height`` cannot be a .bcnn file, or None when it can."""
+    if width < 1 or height < 1:
+        return f"image size {width}x{height} is empty: a .bcnn image has at least one pixel"
+    if width > MAX_DIMENSION or height > MAX_DIMENSION:
+        return f"image size {width}x{height} exceeds the .bcnn limit of {MAX_DIMENSION} pixels per side"
+    return None
+
+
+def check_size(width: int, height: int, error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` with :func:`size_error`'s message when the size is not storable."""
+    message = size_error(width, height)
+    if message is not None:
+        raise error(message)

@@ -1,0 +1,46 @@
+"""Models and how they run: the registry (:mod:`.registry`: manifest, sha256, in-process registration),
+onnxruntime sessions (:mod:`.sessions`, :mod:`.settings`), and the adapters that put a model behind the codec's
+predictor interface (:mod:`.predictor`) or restore a decoded image (:mod:`.deblocker`).
+
+The runtime imports the byte-layout limits (:mod:`pillow_blockcnn.format`) and nothing of the codec.
+"""
+
+from __future__ import annotations
+
+from .deblocker import deblock_array
+from .predictor import OnnxPredictor
+from .registry import (
+    TASKS,
+    ModelError,
+    ModelInfo,
+    deblocker_for,
+    default_model,
+    model_bytes,
+    model_info,
+    models,
+    register_model,
+    registered_models,
+    require_task,
+    unregister_model,
+)
+from .sessions import clear_sessions, providers, session
+
+__all__ = [
+    "TASKS",
+    "ModelError",
+    "ModelInfo",
+    "OnnxPredictor",
+    "clear_sessions",
+    "deblock_array",
+    "deblocker_for",
+    "default_model",
+    "model_bytes",
+    "model_info",
+    "models",
+    "providers",
+    "register_model",
+    "registered_models",
+    "require_task",
+    "session",
+    "unregister_model",
+]

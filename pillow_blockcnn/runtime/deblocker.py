@@ -1,0 +1,82 @@
+"""JPEG artifact removal on numpy images with a packaged deblocking model.
+
+The model (``export.networks.deblocker.BlockUNet``) takes ``[N, 4, H, W]``: full-range
+JFIF Y, Cb, Cr scaled to 0..1 and a constant quality plane (quality / 100),
+with H and W multiples of 8 and the JPEG block grid at (0, 0); it returns the
+restored Y, Cb, Cr. Large images go through in overlapping tiles whose
+positions depend only on the image size, so memory stays bounded and the
+result does not depend on anything but the pixels, the quality and the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .jfif import gray_to_ycbcr_float, rgb_to_ycbcr_float, to_uint8, ycbcr_to_rgb_float
+from .registry import require_task
+from .sessions import session as model_session
+
+__all__ = ["HALO", "TILE", "deblock_array"]
+
+#: Images up to TILE x TILE pixels run in one pass; larger ones in TILE tiles.
+TILE = 1024
+#: Context each tile borrows from its neighbours (a multiple of 8, so tiles keep the block grid).
+HALO = 64
+_MULTIPLE = 8
+
+
+def _to_ycc(pixels: np.ndarray) -> np.ndarray:
+    return gray_to_ycbcr_float(pixels) if pixels.ndim == 2 else rgb_to_ycbcr_float(pixels)
+
+
+def _from_ycc(ycc: np.ndarray, gray: bool) -> np.ndarray:
+    return to_uint8(ycc[..., 0] if gray else ycbcr_to_rgb_float(ycc))
+
+
+def _run(session: object, pixels: np.ndarray, quality: int) -> np.ndarray:
+    """Restore uint8 ``pixels`` (gray or RGB) whose sides are multiples of 8; returns float32 YCbCr 0..255."""
+    ycc = _to_ycc(pixels)
+    x = np.empty((1, 4, ycc.shape[0], ycc.shape[1]), dtype=np.float32)
+    x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
+    x[0, 3] = quality / 100.0
+    name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+    (y,) = session.run(None, {name: x})  # type: ignore[attr-defined]
+    return y[0].transpose(1, 2, 0) * 255.0
+
+
+def _tiles(length: int) -> list[tuple[int, int]]:
+    """Start and end of each tile's kept part along one axis."""
+    if length <= TILE:
+        return [(0, length)]
+    return [(start, min(start + TILE, length)) for start in range(0, length, TILE)]
+
+
+def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
+    """Restore ``pixels`` (uint8 ``[H, W]`` gray, ``[H, W, 3]`` RGB, or either with alpha last) decoded
+    from quality ``quality``; alpha is returned unchanged.
+
+    Colour conversion happens per tile, so memory beyond the uint8 image in and
+    out is bounded by the tile size, whatever the image size.
+    """
+    if not 1 <= quality <= 100:
+        msg = f"quality must be 1..100, got {quality}"
+        raise ValueError(msg)
+    require_task(model_id, "deblock")
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        colour = pixels[..., :-1] if pixels.shape[2] == 4 else pixels[..., 0]
+        restored = deblock_array(np.ascontiguousarray(colour), quality, model_id)
+        return np.dstack([restored, pixels[..., -1]])
+    gray = pixels.ndim == 2
+    h, w = pixels.shape[:2]
+    ph, pw = -(-h // _MULTIPLE) * _MULTIPLE, -(-w // _MULTIPLE) * _MULTIPLE
+    pad = [(0, ph - h), (0, pw - w)] + ([] if gray else [(0, 0)])
+    padded = np.pad(pixels, pad, mode="edge")
+    session = model_session(model_id)
+    out = np.empty_like(padded)
+    for y0, y1 in _tiles(ph):
+        for x0, x1 in _tiles(pw):
+            ty0, tx0 = max(0, y0 - HALO), max(0, x0 - HALO)
+            ty1, tx1 = min(ph, y1 + HALO), min(pw, x1 + HALO)
+            restored = _run(session, padded[ty0:ty1, tx0:tx1], quality)
+            out[y0:y1, x0:x1] = _from_ycc(restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], gray)
+    return out[:h, :w]

@@ -1,0 +1,73 @@
+"""onnxruntime sessions, built once per (model bytes, providers, threads) and shared.
+
+This is the only module that imports onnxruntime, and it does so lazily, so
+``import pillow_blockcnn`` (which every Pillow-based app pays for) stays cheap.
+``InferenceSession.run`` is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from . import settings
+from .registry import ModelError, model_bytes, model_info
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["clear_sessions", "providers", "session"]
+
+
+def providers() -> tuple[str, ...]:
+    """Providers sessions are built with: the configured ones, else CUDA when onnxruntime offers it, then CPU."""
+    import onnxruntime as ort
+
+    if settings.PROVIDERS is not None:
+        return settings.PROVIDERS
+    available = ort.get_available_providers()
+    return tuple(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available)
+
+
+_lock = threading.Lock()
+_sessions: dict[tuple[str, str, tuple[str, ...], int], onnxruntime.InferenceSession] = {}
+
+
+def session(model_id: str) -> onnxruntime.InferenceSession:
+    """The shared session for ``model_id`` under the current provider and thread settings.
+
+    Prediction models run on the CPU provider unless providers were set
+    explicitly: their rounded outputs feed a closed loop, and a GPU's
+    last-bit differences would drift the decoded pixels (docs/FORMAT.md §10).
+    """
+    import onnxruntime as ort
+
+    info = model_info(model_id)
+    wanted = providers()
+    if settings.PROVIDERS is None and info.task == "predict":
+        wanted = ("CPUExecutionProvider",)
+    key = (model_id, info.sha256, wanted, settings.THREADS)
+    with _lock:
+        cached = _sessions.get(key)
+        if cached is not None:
+            return cached
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = settings.THREADS
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=list(wanted))
+        # onnxruntime falls back to CPU with only a log line when CUDA fails to load. In automatic mode
+        # that fallback is what we want; providers the user asked for by name must really run.
+        missing = [p for p in wanted if p not in sess.get_providers()]
+        if missing and settings.PROVIDERS is not None:
+            msg = f"onnxruntime could not start providers {missing} (it runs {sess.get_providers()})"
+            raise ModelError(msg)
+        _sessions[key] = sess
+        return sess
+
+
+def clear_sessions() -> None:
+    """Drop cached sessions (after changing providers or threads they are rebuilt on next use anyway; this
+    frees their memory)."""
+    with _lock:
+        _sessions.clear()

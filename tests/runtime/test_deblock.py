@@ -1,0 +1,241 @@
+"""deblock() and deblocking inside .bcnn decoding, through the runtime's model registry.
+
+A tiny random-weight model (``tests/runtime/models/test-deblock.onnx``, made by
+``python -m export.conversion.stand_ins``) stands in for the packaged one, so these
+tests check the plumbing, not the model's quality (that is what
+``export.evaluation.evaluate_deblock`` measures); ``tests/training`` checks the
+stand-in against the torch network it was exported from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pillow_blockcnn
+from pillow_blockcnn import deblocking, runtime
+from pillow_blockcnn.runtime import deblocker
+from tests.conftest import save_bytes
+from tests.helpers import register_models, stand_in
+
+MODEL_ID = "test-deblock"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    data = stand_in("test-deblock")
+    entries = register_models(
+        monkeypatch, {"test-damaged": ("deblock", data), MODEL_ID: ("deblock", data)}, {"test-damaged": "0" * 64}
+    )
+    yield entries
+    runtime.clear_sessions()
+
+
+def _limit(**details: object) -> None:
+    """Register the stand-in again with manifest details (quality limits) of a test's choosing."""
+    runtime.register_model(MODEL_ID, "deblock", stand_in("test-deblock"), **details)
+
+
+def _jpeg(im: Image.Image, quality: int, **params: object) -> Image.Image:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality, **params)
+    return Image.open(out)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA"])
+@pytest.mark.parametrize("size", [(1, 1), (13, 9), (70, 41)])
+def test_modes_and_sizes_are_kept(registry, sample, mode, size) -> None:
+    src = sample.convert(mode).resize(size)
+    src.info["icc_profile"] = b"icc"
+    out = pillow_blockcnn.deblock(src, quality=30)
+    assert (out.mode, out.size) == (mode, size)
+    assert out.info["icc_profile"] == b"icc"
+    if mode in ("RGBA", "LA"):
+        np.testing.assert_array_equal(np.asarray(out)[..., -1], np.asarray(src)[..., -1])
+
+
+def test_quality_is_estimated_from_jpeg_tables(sample) -> None:
+    for quality in (5, 10, 25, 50, 75, 90):
+        with _jpeg(sample, quality) as jpeg:
+            assert deblocking.estimate_quality(jpeg.quantization[0]) == quality
+
+
+def test_unknown_quality_and_bad_modes_are_clear_errors(registry, sample) -> None:
+    with pytest.raises(ValueError, match="pass quality="):
+        pillow_blockcnn.deblock(sample)
+    with pytest.raises(ValueError, match="mode CMYK"):
+        pillow_blockcnn.deblock(sample.convert("CMYK"), quality=20)
+    with pytest.raises(ValueError, match="quality must be"):
+        pillow_blockcnn.deblock(sample, quality=0)
+
+
+def test_images_above_the_models_max_quality_are_returned_unchanged(registry, sample) -> None:
+    _limit(max_quality=50)
+    src = sample.crop((0, 0, 64, 48))
+    for quality in (51, 100):
+        with _jpeg(src, quality) as jpeg:
+            jpeg.load()
+            out = pillow_blockcnn.deblock(jpeg)
+            assert out is not jpeg
+            assert out.info == jpeg.info
+            np.testing.assert_array_equal(np.asarray(out), np.asarray(jpeg))
+    with _jpeg(src, 50) as jpeg:
+        assert not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
+
+
+def test_each_jpeg_kind_gets_the_limit_measured_for_it(registry, sample) -> None:
+    _limit(max_quality=85, max_quality_by_mode={"colour 4:2:0": 92, "colour 4:4:4": 85, "gray": 88})
+    src = sample.crop((0, 0, 64, 48))
+
+    def changed(im: Image.Image, **params: object) -> bool:
+        with _jpeg(im, 90, **params) as jpeg:
+            jpeg.load()
+            return not np.array_equal(np.asarray(pillow_blockcnn.deblock(jpeg)), np.asarray(jpeg))
+
+    assert changed(src, subsampling=2)  # 90 <= 92
+    assert not changed(src, subsampling=0)  # 90 > 85
+    assert not changed(src, subsampling=1)  # 4:2:2 was not measured: the strictest limit, 85
+    assert not changed(src.convert("L"))  # 90 > 88
+    with _jpeg(src, 90) as jpeg:  # the same pixels, no longer a JPEG file: kind unknown, 85
+        plain = jpeg.convert("RGB")
+    assert np.array_equal(np.asarray(pillow_blockcnn.deblock(plain, quality=90)), np.asarray(plain))
+    assert runtime.model_info(MODEL_ID).max_quality_for("colour 4:2:0") == 92
+    assert runtime.model_info(MODEL_ID).max_quality_for(None) == 85
+
+
+def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, sample) -> None:
+    monkeypatch.setattr(deblocker, "TILE", 64)
+    monkeypatch.setattr(deblocker, "HALO", 16)
+    img = sample.crop((0, 0, 150, 99))
+    a = pillow_blockcnn.deblock(img, quality=15)
+    b = pillow_blockcnn.deblock(img, quality=15)
+    assert a.size == img.size
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample) -> None:
+    src = sample.crop((0, 0, 88, 56))
+    data = save_bytes(src, quality=20, deblock=True)  # recommended whether or not it helps
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.info["deblock"]
+        assert im.info["models"] == (MODEL_ID,)
+        deblocked = np.asarray(im)
+        assert im.info["deblocked_with"] == MODEL_ID
+    plain = np.asarray(Image.open(io.BytesIO(save_bytes(src, quality=20, deblock=False))))
+    np.testing.assert_array_equal(deblocked, runtime.deblock_array(plain, 20, MODEL_ID))
+    with pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock=False) as im:
+        np.testing.assert_array_equal(np.asarray(im), plain)
+        assert "deblocked_with" not in im.info
+    try:
+        pillow_blockcnn.register_bcnn_opener(deblock=False)
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), plain)
+    finally:
+        pillow_blockcnn.register_bcnn_opener(deblock=True)
+
+
+def test_automatic_deblocking_is_recommended_only_when_it_helps(registry, sample) -> None:
+    # The random stand-in model makes every image worse: the encoder, which has the original, checks and
+    # leaves the recommendation out (deblock=True still writes it: test_bcnn_files_are_deblocked_on_decode...).
+    src = sample.crop((0, 0, 88, 56))
+    with Image.open(io.BytesIO(save_bytes(src, quality=20))) as im:
+        assert not im.info["deblock"]
+        assert im.info["models"] == ()
+        np.testing.assert_array_equal(np.asarray(im), np.asarray(_open_plain(src, 20)))
+    for mode in ("L", "RGBA"):
+        with Image.open(io.BytesIO(save_bytes(src.convert(mode), quality=20))) as im:
+            assert not im.info["deblock"]
+
+
+def test_the_packaged_deblocker_is_recommended_where_it_helps(sample) -> None:
+    # A 4:2:0 photo at low quality is where the packaged deblocker was trained to help.
+    src = sample.crop((100, 60, 292, 188))
+    with Image.open(io.BytesIO(save_bytes(src, quality=20))) as im:
+        assert im.info["deblock"]
+        assert im.info["models"][-1] == runtime.default_model("deblock", "mse").id
+
+
+def _open_plain(src: Image.Image, quality: int) -> Image.Image:
+    return Image.open(io.BytesIO(save_bytes(src, quality=quality, deblock=False)))
+
+
+def test_a_file_recommending_a_missing_deblocker_is_deblocked_with_the_current_one(monkeypatch, sample) -> None:
+    # Deblocking is a post-filter, not part of the exact decode (docs/FORMAT.md §7): a decoder without the
+    # recommended model runs its own current deblocker and says which.
+    data = stand_in("test-deblock")
+    register_models(monkeypatch, {"test-old": ("deblock", data)})
+    saved = save_bytes(sample.crop((0, 0, 32, 24)), quality=20, deblock=True)
+    register_models(monkeypatch, {"test-new": ("deblock", data)})
+    with Image.open(io.BytesIO(saved)) as im:
+        assert im.info["models"] == ("test-old",)
+        im.load()
+        assert im.info["deblocked_with"] == "test-new"
+    register_models(monkeypatch, {})
+    with pytest.raises(runtime.ModelError, match="no deblocking model"), Image.open(io.BytesIO(saved)) as im:
+        im.load()
+    with pillow_blockcnn.open_bcnn(io.BytesIO(saved), deblock=False) as im:
+        im.load()  # the exact decode needs no deblocker
+
+
+def test_a_prediction_model_named_for_deblocking_is_an_error(monkeypatch, sample) -> None:
+    register_models(monkeypatch, {"test-predict": ("predict", stand_in("test-predict"))})
+    with pytest.raises(runtime.ModelError, match="is a predict model, not a deblock model"):
+        pillow_blockcnn.deblock(sample, quality=20, model="test-predict")
+    with pytest.raises(runtime.ModelError, match="is a predict model, not a deblock model"):
+        runtime.deblocker_for("test-predict")
+
+
+def test_a_model_file_failing_its_sha256_is_never_loaded(registry, sample) -> None:
+    with pytest.raises(runtime.ModelError, match="damaged"):
+        pillow_blockcnn.deblock(sample, quality=20, model="test-damaged")
+    with pytest.raises(runtime.ModelError, match="model file .* is damaged"):
+        runtime.model_bytes("test-damaged")
+
+
+def test_every_packaged_model_file_matches_its_manifest_checksum() -> None:
+    for info in runtime.models():
+        data = runtime.model_bytes(info.id)
+        assert hashlib.sha256(data).hexdigest() == info.sha256, info.id
+        assert data[:1] == b"\x08", f"{info.id}: not an ONNX protobuf (ir_version field first)"
+
+
+def test_concurrent_deblocking_matches_serial(registry, sample) -> None:
+    img = sample.crop((0, 0, 120, 80))
+    expected = np.asarray(pillow_blockcnn.deblock(img, quality=25))
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        results.append(np.asarray(pillow_blockcnn.deblock(img, quality=25)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8
+    assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_deblocking_is_identical_across_thread_counts(registry, sample) -> None:
+    img = sample.crop((0, 0, 136, 72))
+    outputs = []
+    try:
+        for threads in (1, 2, 1):
+            pillow_blockcnn.register_bcnn_opener(threads=threads)
+            outputs.append(np.asarray(pillow_blockcnn.deblock(img, quality=35)))
+    finally:
+        pillow_blockcnn.register_bcnn_opener(threads=0)
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+
+def test_a_dropped_model_says_why() -> None:
+    # dblk-1..dblk-4 were superseded before any release and are no longer shipped (CHANGELOG).
+    with pytest.raises(runtime.ModelError, match=r"model 'dblk-1' is not part of .* dropped before release"):
+        runtime.model_info("dblk-1")
+    with pytest.raises(runtime.ModelError, match="newer or modified pillow-blockcnn"):
+        runtime.model_info("never-existed")

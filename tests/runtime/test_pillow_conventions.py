@@ -1,0 +1,107 @@
+"""Behaviour Pillow's own plugins' test suites expect of a format plugin, each from a defect found by holding
+the .bcnn plugin to them: copies, pickling, quality 0, premultiplied modes, size limits, one bomb warning."""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pillow_blockcnn
+from pillow_blockcnn import codec
+from pillow_blockcnn.format import container
+from pillow_blockcnn.format.limits import MAX_DIMENSION
+from tests.conftest import save_bytes
+from tests.helpers import MeanEdgePredictor
+
+
+def _open(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("load_first", [True, False])
+def test_an_opened_image_pickles_and_deep_copies(small, load_first) -> None:
+    with _open(save_bytes(small, quality=50, deblock=False)) as im:
+        if load_first:
+            im.load()
+        expected = np.asarray(_open(save_bytes(small, quality=50, deblock=False)))
+        for clone in (pickle.loads(pickle.dumps(im)), copy.deepcopy(im), copy.copy(im)):
+            clone.load()  # used to raise AttributeError: no attribute 'fp'
+            assert (clone.mode, clone.size) == (im.mode, im.size)
+            np.testing.assert_array_equal(np.asarray(clone), expected)
+            assert clone.info["quality"] == 50
+
+
+def test_quality_0_is_accepted_as_pillows_jpeg_webp_and_avif_accept_it(small) -> None:
+    with _open(save_bytes(small, quality=0, deblock=False, predict=False)) as im:
+        assert im.info["quality"] == 1  # what libjpeg's scaling makes of 0
+        np.testing.assert_array_equal(
+            np.asarray(im), np.asarray(_open(save_bytes(small, quality=1, deblock=False, predict=False)))
+        )
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=0)  # the behaviour matched
+
+
+@pytest.mark.parametrize("mode", ["La", "LA", "RGBa", "PA", "1", "RGBX", "YCbCr"])
+def test_every_mode_the_readme_promises_is_converted(small, mode) -> None:
+    src = small.convert("RGBA").convert(mode) if mode != "PA" else small.convert("P").convert("PA")
+    with _open(save_bytes(src, quality=90, deblock=False)) as im:
+        assert im.mode in ("L", "RGB", "RGBA")
+        if mode in ("La", "LA", "RGBa", "PA"):
+            assert im.mode == "RGBA"
+
+
+@pytest.mark.parametrize(("width", "height"), [(MAX_DIMENSION, 8), (65497, 3), (9, MAX_DIMENSION), (16, 65499)])
+def test_images_up_to_the_promised_65500_pixels_per_side_round_trip(width, height) -> None:
+    rng = np.random.default_rng(width + height)
+    pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    pixels[:, : width // 2] = 200  # a flat part and a noisy part
+    im = Image.fromarray(pixels, "L")
+    data = save_bytes(im, quality=80, deblock=False, predict=False, tables="jpeg")
+    with _open(data) as back:
+        assert back.size == (width, height)
+        jpeg = io.BytesIO()
+        im.save(jpeg, "JPEG", quality=80)
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(Image.open(jpeg)))
+
+
+@pytest.mark.parametrize("shape", [(8, 65500), (65499, 8)])
+def test_predicted_planes_at_the_libjpeg_limit_decode_to_the_encoders_reconstruction(shape) -> None:
+    # The plane is padded to 65 504 but its JPEG frame is cut to 65 500: encoder and decoder must see the
+    # same last block (docs/FORMAT.md §4).
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    predictor = MeanEdgePredictor()
+    encoded = codec.encode(pixels, "RGB", 70, subsampling=0, tables="mse", predictor=predictor, reconstruct=True)
+    parsed = container.read_container(io.BytesIO(container.write_container(encoded.container)))
+    np.testing.assert_array_equal(codec.decode(parsed, predictor), encoded.reconstruction)
+
+
+def test_a_size_above_the_limit_is_refused_with_the_limit_named() -> None:
+    im = Image.new("L", (MAX_DIMENSION + 1, 1))
+    with pytest.raises(ValueError, match="65500"):
+        save_bytes(im)
+
+
+def test_a_large_image_warns_once_as_pillow_does(monkeypatch, small) -> None:
+    data = save_bytes(small, quality=50, deblock=False)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", small.width * small.height - 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Image.open(io.BytesIO(data)).close()
+    assert [w.category for w in caught] == [Image.DecompressionBombWarning]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", small.width * small.height // 2 - 1)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(data))
+
+
+def test_open_bcnn_refuses_other_formats(small) -> None:
+    out = io.BytesIO()
+    small.save(out, "PNG")
+    with pytest.raises(Image.UnidentifiedImageError):
+        pillow_blockcnn.open_bcnn(io.BytesIO(out.getvalue()))
