@@ -17,7 +17,6 @@ from export.evaluation.quality_range import max_quality, max_quality_by_mode
 from pillow_blockcnn import runtime
 from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
 from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float, to_uint8, ycbcr_to_rgb_float
-
 from tests.helpers import register_models, stand_in
 
 REPO = Path(__file__).resolve().parents[2]
