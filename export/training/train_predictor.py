@@ -30,6 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from export.data.crops import list_images, load_rgb, split_holdout
+from export.networks.int_predictor import IntPredictorNet
 from export.networks.predictor import BlockPredictorNet
 from export.training.checkpoints import load_snapshot
 from export.training.records import log
@@ -177,6 +178,18 @@ def validate(
 
 
 
+def build_predictor(spec: dict[str, Any]) -> torch.nn.Module:
+    """The network a config's ``model`` names: ``arch`` ``"BlockPredictorNet"`` (float, ``pred-1``; the
+    default) or ``"IntPredictorNet"`` (integer-exact, trained through its rounding), with its size options."""
+    spec = dict(spec)
+    arch = spec.pop("arch", "BlockPredictorNet")
+    networks = {"BlockPredictorNet": BlockPredictorNet, "IntPredictorNet": IntPredictorNet}
+    if arch not in networks:
+        msg = f"model arch {arch!r} is unknown; use one of {sorted(networks)}"
+        raise ValueError(msg)
+    return networks[arch](**spec)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         img = load_rgb(p)
         h, w = (min(img.shape[0], val_crop) // 16) * 16, (min(img.shape[1], val_crop) // 16) * 16
         val_images.append(np.ascontiguousarray(img[:h, :w]))
-    model = BlockPredictorNet(**cfg["model"])
+    model = build_predictor(cfg["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
     step, best = 0, float("inf")
     if (run / "last.pt").exists():

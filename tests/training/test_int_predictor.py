@@ -1,0 +1,101 @@
+"""The integer predictor is exact by construction: its torch (training) forward, its ONNX graph under every
+onnxruntime optimisation level and thread count, and a plain-integer reference give the same integers."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from export.conversion.export_int_predictor import int_predictor_graph
+from export.networks.int_predictor import EXACT_LIMIT, IntPredictorNet, accumulator_bound
+from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
+from tests.training import int_reference
+
+
+def _contexts(sample, n_random: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Every block context of the sample's gray plane (real content) plus random ones (every availability)."""
+    plane = np.asarray(sample.convert("L"))[:376, :512]
+    padded = np.zeros((plane.shape[0] + 16, plane.shape[1] + 16), dtype=np.uint8)
+    padded[8:-8, 8:-8] = plane
+    parts = [gather_contexts(padded, by, bx) for by, bx in wavefronts(plane.shape[0] // 8, plane.shape[1] // 8)]
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (n_random, 24, 24), dtype=np.uint8)
+    noise[:, 8:, 8:] = 0
+    noise[:, 16:] = 0
+    flags = rng.random((n_random, 4)) < 0.7
+    contexts = np.concatenate([p[0] for p in parts] + [noise])
+    available = np.concatenate([p[1] for p in parts] + [flags])
+    return contexts, available
+
+
+@pytest.fixture(scope="module")
+def trained_like(sample):
+    """A small net with weights as varied as a trained one's, calibrated on real contexts."""
+    torch.manual_seed(3)
+    model = IntPredictorNet(width=48, depth=2)
+    with torch.no_grad():
+        model.layers[-1].linear.weight.normal_(0, 0.05)
+        for layer in model.layers:
+            layer.linear.bias.normal_(0, 0.5)
+    contexts, available = _contexts(sample)
+    model.eval()
+    model(*_torch_inputs(contexts[:4096], available[:4096], 30, False))  # calibrates the activation steps
+    return model, contexts, available
+
+
+def _torch_inputs(contexts, available, quality, chroma):
+    info = np.zeros((len(contexts), 6), dtype=np.float32)
+    info[:, :4], info[:, 4], info[:, 5] = available, quality / 100.0, float(chroma)
+    return torch.from_numpy(contexts.astype(np.float32) / 255.0), torch.from_numpy(info)
+
+
+@pytest.mark.parametrize(("quality", "chroma"), [(10, False), (75, True)])
+def test_onnx_torch_and_the_integer_reference_agree_exactly(trained_like, quality, chroma) -> None:
+    model, contexts, available = trained_like
+    layers = model.integer_layers()
+    assert accumulator_bound(layers) < EXACT_LIMIT
+    expected = int_reference.predict(contexts, available, quality, chroma, layers)
+    with torch.no_grad():
+        from_torch = model(*_torch_inputs(contexts, available, quality, chroma)).numpy()
+    np.testing.assert_array_equal(np.clip(from_torch, 0, 255).astype(np.uint8), expected)
+    x, base = int_reference.inputs(contexts, available, quality, chroma)
+    data = int_predictor_graph(layers).SerializeToString()
+    levels = [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              ort.GraphOptimizationLevel.ORT_ENABLE_ALL]
+    for level in levels:
+        for threads in (1, 2):
+            so = ort.SessionOptions()
+            so.graph_optimization_level, so.intra_op_num_threads = level, threads
+            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+            for batch in (1, 7, len(x)):  # a front can be one block or thousands
+                (delta,) = session.run(None, {"x": x[:batch].astype(np.float32)})
+                got = np.clip(base[:batch, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
+                np.testing.assert_array_equal(got, expected[:batch], err_msg=f"{level} threads={threads} batch={batch}")
+
+
+def test_an_inexact_graph_is_refused() -> None:
+    # 262 inputs of up to 255 times weights of 127 stay below 2^24; a second such layer on 7-bit activations
+    # with a large bias does not.
+    first = (np.full((512, 262), 127, dtype=np.int64), np.zeros(512, dtype=np.int64), 8)
+    second = (np.full((64, 512), 127, dtype=np.int64), np.full(64, 2**24, dtype=np.int64), 0)
+    assert accumulator_bound([first]) < EXACT_LIMIT <= accumulator_bound([first, second])
+    with pytest.raises(ValueError, match="2\\^24"):
+        int_predictor_graph([first, second])
+
+
+def test_it_trains_through_the_rounding(sample) -> None:
+    contexts, available = _contexts(sample, n_random=0)
+    target = torch.from_numpy(contexts[:512, 8:16, 8:16].astype(np.float32))  # stand-in target: any block
+    model = IntPredictorNet(width=32, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    inputs = _torch_inputs(contexts[:512], available[:512], 30, False)
+    losses = []
+    for _ in range(30):
+        loss = (model(*inputs) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
