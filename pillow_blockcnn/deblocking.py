@@ -8,6 +8,7 @@ from PIL import Image
 
 from . import runtime
 from .codec.jpeg import quant_table
+from .format.limits import check_quality
 
 __all__ = ["JPEG_KINDS", "deblock", "estimate_quality"]
 
@@ -75,9 +76,7 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
         raise ValueError(msg)
     if quality is None:
         quality = _quality_of(image)
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
-        msg = f"quality must be an integer 1..100, got {quality!r}"
-        raise ValueError(msg)
+    quality = check_quality(quality)
     if model is None:
         info = runtime.default_model("deblock")
         if info is None:

@@ -20,6 +20,8 @@ import struct
 import numpy as np
 from PIL import Image, ImageFile
 
+from ..format.limits import MAX_DIMENSION, check_quality
+
 __all__ = [
     "LIBJPEG_MAX_SIDE",
     "JpegPlaneError",
@@ -79,8 +81,8 @@ _ZIGZAG = np.array(
 )  # fmt: skip
 
 
-#: libjpeg's ``JPEG_MAX_DIMENSION``: no JPEG frame it writes or reads has a longer side.
-LIBJPEG_MAX_SIDE = 65500
+#: libjpeg's ``JPEG_MAX_DIMENSION``: no JPEG frame it writes or reads has a longer side (the format's size limit).
+LIBJPEG_MAX_SIDE = MAX_DIMENSION
 
 
 def frame_size(height: int, width: int) -> tuple[int, int]:
@@ -99,9 +101,7 @@ class JpegPlaneError(OSError):
 
 
 def _ijg_scale(quality: int) -> int:
-    if not 1 <= quality <= 100:
-        msg = f"quality must be 1..100, got {quality}"
-        raise ValueError(msg)
+    check_quality(quality)
     return 5000 // quality if quality < 50 else 200 - 2 * quality
 
 

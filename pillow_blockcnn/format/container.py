@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .limits import MAX_DIMENSION, SUBSAMPLING_NAMES, TABLE_SETS
+from .limits import MAX_DIMENSION, SUBSAMPLING_NAMES, TABLE_SETS, check_quality
 
 __all__ = [
     "FORMAT_VERSION",
@@ -109,9 +109,7 @@ class Header:
         if not (1 <= self.width <= 2**32 - 1 and 1 <= self.height <= 2**32 - 1):
             msg = f"image size {self.width}x{self.height} is out of range"
             raise BcnnFormatError(msg)
-        if not 1 <= self.quality <= 100:
-            msg = f"quality {self.quality} is out of range 1..100"
-            raise BcnnFormatError(msg)
+        check_quality(self.quality, BcnnFormatError)
         if self.subsampling not in SUBSAMPLING_NAMES:
             msg = f"subsampling code {self.subsampling} is unknown (0, 1 or 2)"
             raise BcnnFormatError(msg)

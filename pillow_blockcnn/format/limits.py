@@ -16,6 +16,8 @@ __all__ = [
     "SUBSAMPLING_CODES",
     "SUBSAMPLING_NAMES",
     "TABLE_SETS",
+    "QUALITY_RANGE",
+    "check_quality",
     "check_size",
     "quality_setting",
     "size_error",
@@ -25,6 +27,8 @@ __all__ = [
 
 #: Each plane is coded as one JPEG image, whose sides libjpeg caps at 65 500 (``JPEG_MAX_DIMENSION``).
 MAX_DIMENSION = 65500
+#: The qualities a header stores and the tables are scaled for (IJG's 1..100).
+QUALITY_RANGE = range(1, 101)
 #: Quality of a save without ``quality=``, as Pillow's JPEG.
 DEFAULT_QUALITY = 75
 #: Header subsampling code -> the name Pillow's JPEG plugin uses for it.
@@ -48,6 +52,14 @@ def quality_setting(value: object) -> int:
         msg = f"Invalid quality setting: {value!r} (an integer 0..100)"
         raise ValueError(msg)
     return max(1, value.__index__())  # type: ignore[union-attr]
+
+
+def check_quality(quality: object, error: type[Exception] = ValueError) -> int:
+    """A stored quality (an integer 1..100, not a bool), or ``error`` saying what it must be."""
+    if isinstance(quality, bool) or not hasattr(quality, "__index__") or quality.__index__() not in QUALITY_RANGE:  # type: ignore[union-attr]
+        msg = f"quality {quality!r} is invalid: quality must be an integer 1..100"
+        raise error(msg)
+    return quality.__index__()  # type: ignore[union-attr]
 
 
 def subsampling_code(value: object) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..format.limits import check_quality
 from .jfif import gray_to_ycbcr_float, rgb_to_ycbcr_float, to_uint8, ycbcr_to_rgb_float
 from .registry import require_task
 from .sessions import session as model_session
@@ -58,9 +59,7 @@ def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray
     Colour conversion happens per tile, so memory beyond the uint8 image in and
     out is bounded by the tile size, whatever the image size.
     """
-    if not 1 <= quality <= 100:
-        msg = f"quality must be 1..100, got {quality}"
-        raise ValueError(msg)
+    check_quality(quality)
     require_task(model_id, "deblock")
     if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
         colour = pixels[..., :-1] if pixels.shape[2] == 4 else pixels[..., 0]
