@@ -48,7 +48,7 @@ def _predictor(models: tuple[str, ...], quality: int) -> BlockPredictor:
     if len(models) != 1:
         msg = f"a predicted file names one prediction model, this one names {list(models)}"
         raise runtime.ModelError(msg)
-    return runtime.OnnxPredictor(models[0], quality)  # raises ModelError naming a model this installation lacks
+    return runtime.predictor_for(models[0], quality)  # raises ModelError naming a model this installation lacks
 
 
 def resolve_models(header: Header) -> tuple[tuple[str, ...], str | None]:

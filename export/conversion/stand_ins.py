@@ -2,7 +2,7 @@
 
     python -m export.conversion.stand_ins --out tests/runtime/models
 
-They are committed (about 200 kB together), so the runtime tests need no torch; ``tests/training`` checks
+They are committed (about 250 kB together), so the runtime tests need no torch; ``tests/training`` checks
 that the committed files still compute what these torch networks compute. They exercise the plumbing (the
 ONNX interface, sessions, tiling, the closed loop), not a model's quality.
 """
@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from export.conversion.export_int_predictor import export_int_predictor
 from export.conversion.export_onnx import export_model
 from export.conversion.export_predictor import export_predictor
 from export.networks.deblocker import BlockUNet
+from export.networks.int_predictor import IntPredictorNet
 from export.networks.predictor import BlockPredictorNet
 
-__all__ = ["stand_in_deblocker", "stand_in_predictor", "write_stand_ins"]
+__all__ = ["stand_in_deblocker", "stand_in_int_predictor", "stand_in_predictor", "write_stand_ins"]
 
 
 def stand_in_deblocker() -> BlockUNet:
@@ -40,12 +43,37 @@ def stand_in_predictor() -> BlockPredictorNet:
     return model
 
 
+def stand_in_int_predictor() -> IntPredictorNet:
+    """An IntPredictorNet of width 32 and depth 2 with random weights (seed 2), its activation steps calibrated
+    on random contexts."""
+    torch.manual_seed(2)
+    model = IntPredictorNet(width=32, depth=2).eval()
+    with torch.no_grad():
+        model.layers[-1].linear.weight.normal_(0, 0.05)
+        for layer in model.layers:
+            layer.linear.bias.normal_(0, 0.5)
+        context = torch.rand(512, 24, 24)
+        context[:, 8:, 8:] = 0
+        context[:, 16:] = 0
+        info = torch.cat([(torch.rand(512, 4) < 0.7).float(), torch.full((512, 1), 0.3), torch.zeros(512, 1)], 1)
+        model(context, info)
+    return model
+
+
 def write_stand_ins(out: Path) -> list[Path]:
-    """Export both stand-ins to ``out/test-deblock.onnx`` and ``out/test-predict.onnx``."""
+    """Export the stand-ins to ``out/test-deblock.onnx``, ``out/test-predict.onnx`` and ``out/test-int-predict.onnx``
+    (with its integer layers in ``out/test-int-predict.npz``, for the runtime tests' plain-integer reference)."""
     out.mkdir(parents=True, exist_ok=True)
+    integer = stand_in_int_predictor()
+    layers = integer.integer_layers()
+    np.savez(
+        out / "test-int-predict.npz",
+        **{f"{name}{i}": value for i, layer in enumerate(layers) for name, value in zip("WBS", layer, strict=True)},
+    )
     return [
         export_model(stand_in_deblocker(), out / "test-deblock.onnx"),
         export_predictor(stand_in_predictor(), out / "test-predict.onnx"),
+        export_int_predictor(integer, out / "test-int-predict.onnx"),
     ]
 
 

@@ -4,7 +4,7 @@ Why: a float predictor inside the closed reconstruction loop rounds differently 
 loop spreads a single flipped pixel over later blocks (docs/FORMAT.md §10). This network computes only with
 small integers: its arithmetic is exact in float32 (every partial sum stays below 2^24, checked by
 :func:`accumulator_bound`), so summation order, SIMD width, FMA, thread count and provider cannot change a
-prediction; a plain integer implementation (``tests/training/int_reference.py``) reproduces it bit for bit.
+prediction; a plain integer implementation (``tests/int_reference.py``) reproduces it bit for bit.
 
 The arithmetic, in integers (the decoder's definition; ``export.conversion.export_int_predictor`` writes it
 as an ONNX graph of MatMul, Add, Mul by a power of two, Floor and Clip):

@@ -8,7 +8,7 @@ benchmarks), taken from the images themselves; the check is of arithmetic, which
 neighbours were decoded. Without ``--ckpt`` the network has random weights of the trained size (speed does
 not depend on the weights; exactness is checked for whatever weights are given). The reference here computes
 the integer layers with float64 matrix products, exact because every value stays far below 2^53; the test
-suite's reference (``tests/training/int_reference.py``) does the same in int64 on fewer contexts.
+suite's reference (``tests/int_reference.py``) does the same in int64 on fewer contexts.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def real_contexts(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_inputs(contexts: np.ndarray, available: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-    from tests.training.int_reference import inputs
+    from tests.int_reference import inputs
 
     return inputs(contexts, available, quality, False)
 

@@ -8,7 +8,8 @@ The runtime imports the byte-layout limits (:mod:`pillow_blockcnn.format`) and n
 from __future__ import annotations
 
 from .deblocker import deblock_array
-from .predictor import OnnxPredictor
+from .int_predictor import IntegerOnnxPredictor
+from .predictor import OnnxPredictor, predictor_for
 from .registry import (
     TASKS,
     ModelError,
@@ -28,6 +29,7 @@ from .sessions import clear_sessions, providers, session
 __all__ = [
     "TASKS",
     "ModelError",
+    "IntegerOnnxPredictor",
     "ModelInfo",
     "OnnxPredictor",
     "clear_sessions",
@@ -37,6 +39,7 @@ __all__ = [
     "model_bytes",
     "model_info",
     "models",
+    "predictor_for",
     "providers",
     "register_model",
     "registered_models",

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .int_predictor import IntegerOnnxPredictor
 from .registry import require_task
 from .sessions import session
 
-__all__ = ["OnnxPredictor"]
+__all__ = ["OnnxPredictor", "predictor_for"]
 
 
 class OnnxPredictor:
@@ -48,3 +49,14 @@ class OnnxPredictor:
 
     def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
         return np.clip(np.rint(self.raw(contexts, available, plane)), 0, 255).astype(np.uint8)
+
+
+def predictor_for(model_id: str, quality: int) -> OnnxPredictor | IntegerOnnxPredictor:
+    """The adapter for ``model_id``'s interface: integer arithmetic (manifest ``"arithmetic": "integer"``) or
+    the float interface above. Raises :class:`~.registry.ModelError` for a model that is missing or not a
+    predictor."""
+    info = require_task(model_id, "predict")
+    if info.details.get("arithmetic") == "integer":
+        return IntegerOnnxPredictor(model_id, quality)
+    return OnnxPredictor(model_id, quality)
+

@@ -11,7 +11,7 @@ import torch
 from export.conversion.export_int_predictor import int_predictor_graph
 from export.networks.int_predictor import EXACT_LIMIT, IntPredictorNet, accumulator_bound
 from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
-from tests.training import int_reference
+from tests import int_reference
 
 
 def _contexts(sample, n_random: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
