@@ -59,3 +59,21 @@ def register_models(
     }
     runtime.clear_sessions()
     return entries
+
+
+def block_contexts(sample, n_random: int, seed: int, p_available: float) -> tuple[np.ndarray, np.ndarray]:
+    """(contexts [N, 24, 24] uint8, availability [N, 4] bool): every block context of the sample's gray plane
+    (real content), then ``n_random`` random ones whose neighbours each exist with probability ``p_available``."""
+    from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
+
+    plane = np.asarray(sample.convert("L"))[:376, :512]
+    padded = np.zeros((plane.shape[0] + 16, plane.shape[1] + 16), dtype=np.uint8)
+    padded[8:-8, 8:-8] = plane
+    parts = [gather_contexts(padded, by, bx) for by, bx in wavefronts(plane.shape[0] // 8, plane.shape[1] // 8)]
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (n_random, 24, 24), dtype=np.uint8)
+    noise[:, 8:, 8:] = 0
+    noise[:, 16:] = 0
+    flags = rng.random((n_random, 4)) < p_available
+    return np.concatenate([p[0] for p in parts] + [noise]), np.concatenate([p[1] for p in parts] + [flags])
+

@@ -11,11 +11,10 @@ import onnxruntime as ort
 import pytest
 
 from pillow_blockcnn import codec, runtime
-from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
 from pillow_blockcnn.format import container
 from pillow_blockcnn.runtime import int_predictor
 from tests import int_reference
-from tests.helpers import STAND_INS
+from tests.helpers import STAND_INS, block_contexts
 
 MODEL_ID = "test-int-predict"
 
@@ -37,16 +36,7 @@ def registry(monkeypatch):
 
 
 def _contexts(sample) -> tuple[np.ndarray, np.ndarray]:
-    plane = np.asarray(sample.convert("L"))[:376, :512]
-    padded = np.zeros((plane.shape[0] + 16, plane.shape[1] + 16), dtype=np.uint8)
-    padded[8:-8, 8:-8] = plane
-    parts = [gather_contexts(padded, by, bx) for by, bx in wavefronts(plane.shape[0] // 8, plane.shape[1] // 8)]
-    rng = np.random.default_rng(5)
-    noise = rng.integers(0, 256, (20_000, 24, 24), dtype=np.uint8)
-    noise[:, 8:, 8:] = 0
-    noise[:, 16:] = 0
-    return (np.concatenate([p[0] for p in parts] + [noise]),
-            np.concatenate([p[1] for p in parts] + [rng.random((20_000, 4)) < 0.6]))
+    return block_contexts(sample, 20_000, seed=5, p_available=0.6)
 
 
 def test_the_adapter_prepares_the_references_inputs(sample) -> None:

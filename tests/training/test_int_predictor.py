@@ -10,24 +10,12 @@ import torch
 
 from export.conversion.export_int_predictor import int_predictor_graph
 from export.networks.int_predictor import EXACT_LIMIT, IntPredictorNet, accumulator_bound
-from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
 from tests import int_reference
+from tests.helpers import block_contexts
 
 
 def _contexts(sample, n_random: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
-    """Every block context of the sample's gray plane (real content) plus random ones (every availability)."""
-    plane = np.asarray(sample.convert("L"))[:376, :512]
-    padded = np.zeros((plane.shape[0] + 16, plane.shape[1] + 16), dtype=np.uint8)
-    padded[8:-8, 8:-8] = plane
-    parts = [gather_contexts(padded, by, bx) for by, bx in wavefronts(plane.shape[0] // 8, plane.shape[1] // 8)]
-    rng = np.random.default_rng(0)
-    noise = rng.integers(0, 256, (n_random, 24, 24), dtype=np.uint8)
-    noise[:, 8:, 8:] = 0
-    noise[:, 16:] = 0
-    flags = rng.random((n_random, 4)) < 0.7
-    contexts = np.concatenate([p[0] for p in parts] + [noise])
-    available = np.concatenate([p[1] for p in parts] + [flags])
-    return contexts, available
+    return block_contexts(sample, n_random, seed=0, p_available=0.7)
 
 
 @pytest.fixture(scope="module")
