@@ -59,6 +59,8 @@ class BcnnImageFile(ImageFile.ImageFile):
         self.info.update(metadata)
         self.info["quality"] = header.quality
         self.info["tables"] = header.tables
+        self.info["coding"] = header.coding
+        self.info["tile"] = header.tile
         self.info["predicted"] = header.predicted
         self.info["deblock"] = header.deblock
         self.info["models"] = header.models
@@ -157,6 +159,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     quality = limits.quality_setting(info.get("quality", limits.DEFAULT_QUALITY))
     subsampling = limits.subsampling_code(info.get("subsampling", limits.DEFAULT_SUBSAMPLING))
     tables = limits.tables_setting(info.get("tables", limits.DEFAULT_TABLES))
+    coding = limits.coding_setting(info.get("coding", limits.DEFAULT_CODING))
+    tile = limits.tile_setting(info.get("tile", limits.DEFAULT_TILE_BLOCKS))
     icc = _metadata_bytes("icc_profile", info.get("icc_profile", im.info.get("icc_profile")))
     exif = _metadata_bytes("exif", info.get("exif"))
     xmp = _metadata_bytes("xmp", info.get("xmp"))
@@ -168,6 +172,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         quality,
         subsampling=subsampling,
         tables=tables,
+        coding=coding,
+        tile=tile,
         predict=info.get("predict"),
         deblock=info.get("deblock"),
     )

@@ -22,7 +22,7 @@ import numpy as np
 from . import codec, runtime
 from .codec.blocks import BlockPredictor
 from .format.container import Container, Header
-from .format.limits import DEFAULT_SUBSAMPLING, DEFAULT_TABLES
+from .format.limits import DEFAULT_CODING, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, DEFAULT_TILE_BLOCKS
 from .metrics import sse
 
 __all__ = ["Decoded", "decode_pixels", "encode_pixels", "resolve_models"]
@@ -68,6 +68,8 @@ def encode_pixels(
     *,
     subsampling: int = DEFAULT_SUBSAMPLING,
     tables: str = DEFAULT_TABLES,
+    coding: str = DEFAULT_CODING,
+    tile: int = DEFAULT_TILE_BLOCKS,
     predict: bool | None = None,
     deblock: bool | None = None,
 ) -> codec.EncodedImage:
@@ -85,6 +87,8 @@ def encode_pixels(
         quality,
         subsampling=subsampling,
         tables=tables,
+        coding=coding,
+        tile=tile,
         predictor=predictor,
         deblock_model=deblock_model.id if deblock_model is not None else None,
         reconstruct=decide,

@@ -49,7 +49,7 @@ CODECS: dict[str, Codec] = {
         Codec("bcnn", ".bcnn with the packaged models (what Image.save writes by default)", pillow_saver("BCNN")),
         Codec(
             "bcnn-plain",
-            ".bcnn, no prediction, no deblocking, JPEG's tables (a headerless JPEG)",
+            ".bcnn, no prediction, no deblocking, JPEG's tables (the residual coder alone)",
             pillow_saver("BCNN", predict=False, deblock=False, tables="jpeg"),
         ),
         Codec("jpeg", "Pillow JPEG 4:2:0, optimize=True", pillow_saver("JPEG", optimize=True)),

@@ -64,17 +64,27 @@ _OFFSETS = np.arange(CONTEXT)
 _CAUSAL = np.zeros((CONTEXT, CONTEXT), dtype=bool)
 _CAUSAL[:BLOCK, :] = True
 _CAUSAL[BLOCK : 2 * BLOCK, :BLOCK] = True
+#: Top-left corner in the window of the above-left, above, above-right and left neighbours.
+_NEIGHBOURS = ((0, 0), (0, BLOCK), (0, 2 * BLOCK), (BLOCK, 0))
 
 
-def gather_contexts(recon: np.ndarray, by: np.ndarray, bx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gather_contexts(
+    recon: np.ndarray, by: np.ndarray, bx: np.ndarray, available: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows around blocks ``(by, bx)`` of ``recon``, a plane with an 8-pixel zero border on every side.
 
-    Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
+    ``available`` (``[N, 4]`` bool, from :func:`.tiles.tile_fronts`) says which neighbours the blocks may
+    use; a neighbour it excludes is zeroed like one outside the plane. Without it, every neighbour inside
+    the plane is available (one tile). Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
     """
-    blocks_x = (recon.shape[1] - 2 * BLOCK) // BLOCK
     rows = (BLOCK * by)[:, None] + _OFFSETS[None, :]
     cols = (BLOCK * bx)[:, None] + _OFFSETS[None, :]
     contexts = recon[rows[:, :, None], cols[:, None, :]] * _CAUSAL
-    top, left, right = by > 0, bx > 0, bx < blocks_x - 1
-    available = np.stack([top & left, top, top & right, left], axis=1)
+    if available is None:
+        blocks_x = (recon.shape[1] - 2 * BLOCK) // BLOCK
+        top, left, right = by > 0, bx > 0, bx < blocks_x - 1
+        available = np.stack([top & left, top, top & right, left], axis=1)
+    else:
+        for i, (r, c) in enumerate(_NEIGHBOURS):
+            contexts[~available[:, i], r : r + BLOCK, c : c + BLOCK] = 0
     return contexts.astype(np.uint8), available

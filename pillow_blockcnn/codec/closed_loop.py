@@ -1,59 +1,62 @@
-"""The closed prediction loop: blocks in wavefront order, each predicted from reconstructed neighbours.
+"""Coding one plane: plain, or predicted in the closed loop with a rate-distortion choice per block.
 
-Encoder and decoder walk the same fronts (:func:`.blocks.wavefronts`). The
-encoder codes each front's residual ``clip(x - prediction + 128)`` and decodes
-it exactly as the decoder will (:func:`.jpeg.roundtrip_blocks`), so both sides
-feed the predictor the same pixels; the decoder adds the stored residual to
-the same prediction (``docs/FORMAT.md`` §5).
+Plain coding quantises every block against mid-grey, as JPEG does. Predicted
+coding walks the tile fronts (:mod:`.tiles`); for each block the encoder
+quantises both the residual to the network's prediction and the plain block
+(:func:`.quantise.quantise_blocks`), and keeps whichever costs less in
+``SSE + lambda * bits``. Where the predictor misses by more than the residual
+can carry (text, hard edges, the first block), the plain block wins, so no
+content comes out worse than plain coding would make it. The decoder reads
+the block-mode map (:mod:`.block_modes`), predicts only the predicted blocks
+from the same reconstructed neighbours, and adds the residual libjpeg decoded
+(``docs/FORMAT.md`` §5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import jpeg
-from .blocks import BLOCK, BlockPredictor, gather_contexts, wavefronts
+from .blocks import BLOCK, BlockPredictor, gather_contexts
+from .quantise import lagrangian, quantise_blocks
+from .tiles import tile_fronts
 
-__all__ = ["decode_predicted_plane", "encode_predicted_plane"]
-
-
-def _predict_loop(
-    shape: tuple[int, int],
-    predictor: BlockPredictor,
-    plane_index: int,
-    code_front: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-) -> np.ndarray:
-    """Walk the fronts; ``code_front(by, bx, prediction)`` returns the reconstructed blocks."""
-    h, w = shape
-    recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
-    for by, bx in wavefronts(h // BLOCK, w // BLOCK):
-        contexts, available = gather_contexts(recon, by, bx)
-        prediction = np.asarray(predictor.predict(contexts, available, plane_index))
-        if prediction.dtype != np.uint8 or prediction.shape != (len(by), BLOCK, BLOCK):
-            msg = f"predictor returned {prediction.dtype} {prediction.shape}, expected uint8 {(len(by), 8, 8)}"
-            raise TypeError(msg)
-        blocks = code_front(by, bx, prediction)
-        for i in range(len(by)):
-            y, x = BLOCK * (by[i] + 1), BLOCK * (bx[i] + 1)
-            recon[y : y + BLOCK, x : x + BLOCK] = blocks[i]
-    return recon[BLOCK:-BLOCK, BLOCK:-BLOCK]
+__all__ = ["CodedPlane", "code_plain", "code_predicted", "decode_predicted"]
 
 
-def _blocks_at(plane: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
-    rows = (BLOCK * by)[:, None] + np.arange(BLOCK)
-    cols = (BLOCK * bx)[:, None] + np.arange(BLOCK)
-    return plane[rows[:, :, None], cols[:, None, :]]
+@dataclass
+class CodedPlane:
+    """An encoder's plane: levels to entropy-code, block modes, and the decoder's exact reconstruction."""
+
+    levels: np.ndarray  # [BY, BX, 8, 8] int64, natural order
+    modes: np.ndarray  # [BY, BX] bool, True = predicted
+    recon: np.ndarray  # [Hp, Wp] uint8
+    sse: int
 
 
-def _add_residual(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    return np.clip(prediction.astype(np.int16) + residual.astype(np.int16) - 128, 0, 255).astype(np.uint8)
+def _as_blocks(plane: np.ndarray) -> np.ndarray:
+    h, w = plane.shape
+    return plane.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3)
 
 
-def _frame_edge(blocks: np.ndarray, by: np.ndarray, bx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Blocks as a JPEG frame cut to libjpeg's side limit holds them (:func:`.jpeg.frame_size`): rows and
-    columns beyond the frame are copies of its last row and column, in what is coded and in what is decoded."""
+def _from_blocks(blocks: np.ndarray) -> np.ndarray:
+    by, bx = blocks.shape[:2]
+    return blocks.transpose(0, 2, 1, 3).reshape(by * BLOCK, bx * BLOCK)
+
+
+def _extend_frame(plane: np.ndarray) -> np.ndarray:
+    """A decoded plane as libjpeg's frame, cut to its side limit, leaves it: rows and columns past the frame are
+    copies of its last row and column (:func:`.jpeg.frame_size`, ``docs/FORMAT.md`` §4)."""
+    fh, fw = jpeg.frame_size(*plane.shape)
+    if (fh, fw) == plane.shape:
+        return plane
+    return np.pad(plane[:fh, :fw], ((0, plane.shape[0] - fh), (0, plane.shape[1] - fw)), mode="edge")
+
+
+def _frame_edge_blocks(blocks: np.ndarray, by: np.ndarray, bx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_extend_frame` for single blocks at ``(by, bx)`` of a plane of ``shape``."""
     fh, fw = jpeg.frame_size(*shape)
     if (fh, fw) == shape:
         return blocks
@@ -67,29 +70,92 @@ def _frame_edge(blocks: np.ndarray, by: np.ndarray, bx: np.ndarray, shape: tuple
     return blocks
 
 
-def encode_predicted_plane(
-    plane: np.ndarray, qtable: list[int], predictor: BlockPredictor, index: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Closed loop: returns (residual plane to code, reconstruction the decoder will produce)."""
-    residual = np.empty_like(plane)
+def _add_residual(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    return np.clip(prediction.astype(np.int16) + residual.astype(np.int16) - 128, 0, 255).astype(np.uint8)
 
-    def code_front(by: np.ndarray, bx: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-        target = _blocks_at(plane, by, bx).astype(np.int16)
-        r = np.clip(target - prediction.astype(np.int16) + 128, 0, 255).astype(np.uint8)
-        r = _frame_edge(r, by, bx, plane.shape)
+
+def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True) -> CodedPlane:
+    """Every block against mid-grey: JPEG's own coding, with the encoder's level decisions."""
+    blocks = _as_blocks(plane)
+    by, bx = blocks.shape[:2]
+    flat = blocks.reshape(-1, BLOCK, BLOCK)
+    dc_guess = np.rint((flat.astype(np.float64).mean(axis=(1, 2)) - 128) * 8 / qtable[0, 0]).astype(np.int64)
+    reference = np.concatenate([[0], dc_guess[:-1]])  # the scan codes each DC against the block before it
+    q = quantise_blocks(flat, 128, qtable, lagrangian(qtable), rdo=rdo, dc_reference=reference)
+    recon = _extend_frame(_from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK)))
+    return CodedPlane(q.levels.reshape(by, bx, BLOCK, BLOCK), np.zeros((by, bx), dtype=bool), recon, int(q.sse.sum()))
+
+
+def _check_prediction(prediction: np.ndarray, n: int) -> np.ndarray:
+    prediction = np.asarray(prediction)
+    if prediction.dtype != np.uint8 or prediction.shape != (n, BLOCK, BLOCK):
+        msg = f"predictor returned {prediction.dtype} {prediction.shape}, expected uint8 {(n, 8, 8)}"
+        raise TypeError(msg)
+    return prediction
+
+
+def code_predicted(
+    plane: np.ndarray,
+    qtable: np.ndarray,
+    predictor: BlockPredictor,
+    index: int,
+    tile: int,
+    *,
+    rdo: bool = True,
+    force: bool = False,
+) -> CodedPlane:
+    """The closed loop: each front predicted from reconstructed pixels, each block predicted or plain
+    (``force``: every block predicted)."""
+    h, w = plane.shape
+    blocks_y, blocks_x = h // BLOCK, w // BLOCK
+    lam = lagrangian(qtable)
+    target_blocks = _as_blocks(plane)
+    levels = np.zeros((blocks_y, blocks_x, BLOCK, BLOCK), dtype=np.int64)
+    modes = np.zeros((blocks_y, blocks_x), dtype=bool)
+    recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
+    sse = 0
+    for front in tile_fronts(blocks_y, blocks_x, tile):
+        by, bx = front.by, front.bx
+        contexts, available = gather_contexts(recon, by, bx, front.available)
+        prediction = _check_prediction(predictor.predict(contexts, available, index), len(by))
+        target = target_blocks[by, bx]
+        # The scan codes a DC against the block before it in raster order: the left one, decoded already.
+        reference = np.where(bx > 0, levels[by, np.maximum(bx - 1, 0), 0, 0], 0)
+        predicted = quantise_blocks(target, prediction, qtable, lam, rdo=rdo, dc_reference=reference)
+        plain = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
+        use = np.ones(len(by), dtype=bool) if force else predicted.cost(lam) <= plain.cost(lam)
+        levels[by, bx] = np.where(use[:, None, None], predicted.levels, plain.levels)
+        modes[by, bx] = use
+        residual = np.where(use[:, None, None], predicted.decoded, plain.decoded)
+        residual = _frame_edge_blocks(residual, by, bx, plane.shape)
+        offset = np.where(use[:, None, None], prediction, np.uint8(128))
+        rebuilt = _add_residual(offset, residual)
+        sse += int(np.where(use, predicted.sse, plain.sse).sum())
         for i in range(len(by)):
-            residual[BLOCK * by[i] : BLOCK * (by[i] + 1), BLOCK * bx[i] : BLOCK * (bx[i] + 1)] = r[i]
-        decoded = _frame_edge(jpeg.roundtrip_blocks(r, qtable), by, bx, plane.shape)
-        return _add_residual(prediction, decoded)
-
-    recon = _predict_loop(plane.shape, predictor, index, code_front)
-    return residual, recon
+            y, x = BLOCK * (by[i] + 1), BLOCK * (bx[i] + 1)
+            recon[y : y + BLOCK, x : x + BLOCK] = rebuilt[i]
+    return CodedPlane(levels, modes, recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy(), sse)
 
 
-def decode_predicted_plane(residual: np.ndarray, predictor: BlockPredictor, index: int) -> np.ndarray:
-    """The plane rebuilt from its decoded residual, front by front, with the predictor it was coded with."""
-
-    def code_front(by: np.ndarray, bx: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-        return _add_residual(prediction, _blocks_at(residual, by, bx))
-
-    return _predict_loop(residual.shape, predictor, index, code_front)
+def decode_predicted(
+    residual: np.ndarray, modes: np.ndarray, predictor: BlockPredictor, index: int, tile: int
+) -> np.ndarray:
+    """The plane rebuilt from libjpeg's decoded residual plane and the block modes: predicted blocks are
+    ``clip(prediction + residual - 128)``, plain blocks the residual itself."""
+    h, w = residual.shape
+    recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
+    recon[BLOCK:-BLOCK, BLOCK:-BLOCK] = residual
+    for front in tile_fronts(h // BLOCK, w // BLOCK, tile):
+        keep = modes[front.by, front.bx]
+        if not keep.any():
+            continue
+        by, bx = front.by[keep], front.bx[keep]
+        # Blocks not yet rebuilt hold their residual; the causal window never reads them (it reads only
+        # earlier fronts, and masks the block itself, its right neighbour and the row below).
+        contexts, available = gather_contexts(recon, by, bx, front.available[keep])
+        prediction = _check_prediction(predictor.predict(contexts, available, index), len(by))
+        rows = (BLOCK * (by + 1))[:, None] + np.arange(BLOCK)
+        cols = (BLOCK * (bx + 1))[:, None] + np.arange(BLOCK)
+        window = (rows[:, :, None], cols[:, None, :])
+        recon[window] = _add_residual(prediction, recon[window])
+    return recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy()

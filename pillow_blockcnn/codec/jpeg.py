@@ -1,37 +1,41 @@
-"""Residual coding by JPEG's own routines: libjpeg, reached through Pillow.
+"""Residual coding by JPEG's own routines: quantisation tables, and the entropy-coded scan libjpeg decodes.
 
-Each plane is coded as a one-component baseline JPEG with Huffman tables
-optimised for it. The file keeps only what a decoder cannot rebuild: the
-Huffman tables (DHT payload) and the entropy-coded scan. Quantisation tables
-follow from the quality (the IJG formula), the frame and scan headers from the
-plane size, so they are rebuilt here rather than stored.
+Each plane is one single-component sequential JPEG scan of quantised DCT
+levels that the encoder chose (:mod:`.quantise`), entropy-coded by libjpeg
+itself through jpeglib (``jpeg_write_coefficients``): with JPEG's arithmetic
+coder (T.81 Annex D, SOF9) by default, or with Huffman tables optimised for
+the plane (SOF0). The file keeps only what a decoder cannot rebuild: the DAC or
+DHT payload and the scan. Quantisation tables follow from the quality (the IJG
+formula), the frame and scan headers from the plane size, so they are rebuilt
+here rather than stored, and Pillow's libjpeg decodes the result.
 
-Grayscale JPEG decodes every 8x8 block independently of its neighbours (no
-chroma upsampling, no block smoothing in baseline mode). That is what lets the
-encoder code a handful of blocks now and know, bit for bit, what the decoder
-will reconstruct from the whole plane later.
+A single-component sequential JPEG decodes every 8x8 block independently of
+its neighbours (no upsampling, no block smoothing outside progressive mode), so
+the encoder knows each block's decoded pixels from its levels alone
+(:func:`.quantise.reconstruct`).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
+import tempfile
+import threading
 
 import numpy as np
 from PIL import Image, ImageFile
 
-from ..format.limits import MAX_DIMENSION, check_quality
+from ..format.limits import CODINGS, MAX_DIMENSION, check_quality
 
 __all__ = [
     "LIBJPEG_MAX_SIDE",
     "JpegPlaneError",
     "decode_plane",
-    "encode_plane",
     "frame_size",
     "quant_table",
-    "roundtrip_blocks",
-    "roundtrip_plane",
     "scaled_table",
+    "write_levels",
 ]
 
 # ITU T.81 Annex K tables, natural (row-major) order.
@@ -61,7 +65,7 @@ _CHROMA = np.array(
     ],
     dtype=np.int64,
 )  # fmt: skip
-# Tables tuned for PSNR on training images (export/tune_tables.py, results/tables_search*.json): a step that
+# Tables tuned for PSNR on training images (export/studies/tune_tables.py, results/studies/): a step that
 # grows gently with the frequency u + v, and chroma finer than JPEG's. Indexed by u + v (0..14).
 _MSE_LUMA_BY_FREQUENCY = [16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50]
 _MSE_CHROMA_BY_FREQUENCY = [10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
@@ -120,26 +124,32 @@ def scaled_table(base: np.ndarray, quality: int) -> list[int]:
     return np.clip(scaled, 1, 255).astype(np.int64).tolist()
 
 
+_SOF = {"huffman": 0xC0, "arithmetic": 0xC9}
+# jpeglib switches its libjpeg build process-wide (``jpeglib.version``): one plane is written at a time.
+_JPEGLIB = threading.Lock()
+_PARAMS = {"huffman": 0xC4, "arithmetic": 0xCC}
+
+
 def _segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
 
-def _split_jpeg(data: bytes) -> tuple[bytes, bytes]:
-    """Return (all DHT payloads concatenated, entropy-coded scan) of a one-scan baseline JPEG."""
-    pos, tables = 2, []
+def _split_jpeg(data: bytes, coding: str) -> tuple[bytes, bytes]:
+    """Return (DHT or DAC payloads concatenated, entropy-coded scan) of a one-scan JPEG libjpeg wrote."""
+    pos, params = 2, []
     while pos + 4 <= len(data):
         marker = data[pos + 1]
         (length,) = struct.unpack_from(">H", data, pos + 2)
         payload = data[pos + 4 : pos + 2 + length]
-        if marker == 0xC4:
-            tables.append(payload)
+        if marker == _PARAMS[coding]:
+            params.append(payload)
         elif marker == 0xDA:
             scan = data[pos + 2 + length :]
             if not scan.endswith(b"\xff\xd9"):
                 msg = "libjpeg output does not end with EOI"
                 raise JpegPlaneError(msg)
-            return b"".join(tables), scan[:-2]
-        elif marker not in (0xE0, 0xDB, 0xC0):
+            return b"".join(params), scan[:-2]
+        elif marker not in (0xE0, 0xDB, _SOF[coding]):
             msg = f"unexpected JPEG marker 0x{marker:02x} in libjpeg output"
             raise JpegPlaneError(msg)
         pos += 2 + length
@@ -147,38 +157,47 @@ def _split_jpeg(data: bytes) -> tuple[bytes, bytes]:
     raise JpegPlaneError(msg)
 
 
-def _rebuild_jpeg(tables: bytes, scan: bytes, width: int, height: int, qtable: list[int]) -> bytes:
+def _rebuild_jpeg(params: bytes, scan: bytes, width: int, height: int, qtable: list[int], coding: str) -> bytes:
     dqt = bytes([0]) + bytes(int(qtable[i]) for i in _ZIGZAG)
     sof = struct.pack(">BHHBBBB", 8, height, width, 1, 1, 0x11, 0)
     sos = bytes([1, 1, 0x00, 0, 63, 0])
-    return b"".join(
-        [
-            b"\xff\xd8",
-            _segment(0xDB, dqt),
-            _segment(0xC0, sof),
-            _segment(0xC4, tables),
-            _segment(0xDA, sos),
-            scan,
-            b"\xff\xd9",
-        ]
-    )
+    segments = [b"\xff\xd8", _segment(0xDB, dqt), _segment(_SOF[coding], sof)]
+    if params or coding == "huffman":
+        segments.append(_segment(_PARAMS[coding], params))
+    segments += [_segment(0xDA, sos), scan, b"\xff\xd9"]
+    return b"".join(segments)
 
 
-def _libjpeg_encode(plane: np.ndarray, qtable: list[int], optimize: bool) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(plane, "L").save(out, "JPEG", qtables=[qtable], optimize=optimize)
-    return out.getvalue()
+def write_levels(levels: np.ndarray, qtable: list[int], coding: str, frame: tuple[int, int]) -> bytes:
+    """Entropy-code a plane of quantised levels ``[BY, BX, 8, 8]`` (natural order) with libjpeg.
+
+    ``frame`` is ``(height, width)`` of the JPEG frame (:func:`frame_size`). Returns the plane's residual
+    payload ``u16 len(params) + params + scan`` (docs/FORMAT.md §4).
+    """
+    import jpeglib  # the encoder's dependency only: decoding needs nothing but Pillow
+
+    if coding not in CODINGS:
+        msg = f"entropy coding {coding!r} is unknown; use one of {CODINGS}"
+        raise ValueError(msg)
+    flags = ["+ARITH_CODE"] if coding == "arithmetic" else ["+OPTIMIZE_CODING"]
+    qt = np.asarray(qtable, dtype=np.uint16).reshape(1, 8, 8)
+    coded = jpeglib.from_dct(np.ascontiguousarray(levels, dtype=np.int16), qt=qt)
+    coded.height, coded.width = frame
+    handle, path = tempfile.mkstemp(suffix=".jpg")
+    os.close(handle)
+    try:
+        with _JPEGLIB, jpeglib.version("9e"):  # jpeglib's default 6b refuses arithmetic coding
+            coded.write_dct(path, flags=flags)
+        with open(path, "rb") as f:
+            data = f.read()
+    finally:
+        os.unlink(path)
+    params, scan = _split_jpeg(data, coding)
+    return struct.pack(">H", len(params)) + params + scan
 
 
-def encode_plane(plane: np.ndarray, qtable: list[int]) -> bytes:
-    """Code a uint8 plane whose sides are multiples of 8; returns ``u16 len(DHT) + DHT + scan``."""
-    fh, fw = frame_size(*plane.shape)
-    tables, scan = _split_jpeg(_libjpeg_encode(np.ascontiguousarray(plane[:fh, :fw]), qtable, optimize=True))
-    return struct.pack(">H", len(tables)) + tables + scan
-
-
-def decode_plane(payload: bytes, width: int, height: int, qtable: list[int]) -> np.ndarray:
-    """Inverse of :func:`encode_plane` for a plane of ``width`` x ``height`` pixels.
+def decode_plane(payload: bytes, width: int, height: int, qtable: list[int], coding: str) -> np.ndarray:
+    """The decoded residual plane (uint8, ``height`` x ``width``) of a payload made by :func:`write_levels`.
 
     A truncated scan follows Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES``, as
     the user set it: an error, or libjpeg's fill of the missing blocks.
@@ -188,52 +207,40 @@ def decode_plane(payload: bytes, width: int, height: int, qtable: list[int]) -> 
         raise JpegPlaneError(msg)
     (n,) = struct.unpack_from(">H", payload)
     if len(payload) < 2 + n:
-        msg = "coded plane is shorter than its Huffman tables"
+        msg = "coded plane is shorter than its entropy-coding parameters"
         raise JpegPlaneError(msg)
     scan = payload[2 + n :]
     blocks = (width // 8) * (height // 8)
-    # Every block costs at least two Huffman bits (DC difference, end of block),
-    # so a scan shorter than blocks / 4 bytes cannot be whole. Checked before
-    # libjpeg allocates the plane: a tiny file cannot claim a huge image.
-    if 4 * len(scan) < blocks and not ImageFile.LOAD_TRUNCATED_IMAGES:
+    # Every Huffman-coded block costs at least two bits (DC difference, end of block), so a Huffman scan shorter
+    # than blocks / 4 bytes cannot be whole; checked before libjpeg allocates the plane. An arithmetic-coded
+    # block can cost a small fraction of a bit, so those planes are bounded by the header's checks (FORMAT.md §8).
+    if coding == "huffman" and 4 * len(scan) < blocks and not ImageFile.LOAD_TRUNCATED_IMAGES:
         msg = f"coded plane is truncated: {len(scan)} bytes cannot hold {blocks} blocks"
         raise JpegPlaneError(msg)
     fh, fw = frame_size(height, width)
-    data = _rebuild_jpeg(payload[2 : 2 + n], scan, fw, fh, qtable)
+    data = _rebuild_jpeg(payload[2 : 2 + n], scan, fw, fh, qtable, coding)
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+            # libjpeg's arithmetic decoder cannot suspend for more input (JERR_CANT_SUSPEND, which Pillow reports
+            # as "broken data stream"): hand it the whole stream in one buffer rather than Pillow's 64 kB reads.
+            im.decodermaxblock = max(len(data), ImageFile.MAXBLOCK)
             im.load()
             if im.mode != "L" or im.size != (fw, fh):
                 msg = f"coded plane decodes to {im.mode} {im.size}, expected L {(fw, fh)}"
                 raise JpegPlaneError(msg)
             decoded = np.asarray(im, dtype=np.uint8)
-            if (fh, fw) == (height, width):
-                return decoded.copy()
-            return np.pad(decoded, ((0, height - fh), (0, width - fw)), mode="edge")
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, JpegPlaneError):
             raise
+        if coding == "arithmetic" and "arithmetic" in str(exc).lower():
+            msg = (
+                "this Pillow's libjpeg cannot decode arithmetic-coded JPEG, which .bcnn version 2 files use by "
+                "default; install Pillow's wheel from PyPI (its libjpeg-turbo decodes it) or a Pillow linked to "
+                f"a libjpeg built with arithmetic decoding ({exc})"
+            )
+            raise JpegPlaneError(msg) from None
         msg_0 = f"coded plane is damaged: {exc}"
         raise JpegPlaneError(msg_0) from None
-
-
-def roundtrip_blocks(blocks: np.ndarray, qtable: list[int]) -> np.ndarray:
-    """What the decoder will see for these 8x8 blocks once they are coded inside a whole plane.
-
-    ``blocks`` is ``[N, 8, 8]`` uint8. They are laid side by side in one
-    8 x 8N strip, coded and decoded by libjpeg; block independence makes the
-    result equal to the same blocks' decode from any plane they end up in.
-    """
-    n = blocks.shape[0]
-    strip = np.ascontiguousarray(blocks.transpose(1, 0, 2).reshape(8, 8 * n))
-    coded = _libjpeg_encode(strip, qtable, optimize=False)
-    with Image.open(io.BytesIO(coded)) as im:
-        decoded = np.asarray(im, dtype=np.uint8)
-    return decoded.reshape(8, n, 8).transpose(1, 0, 2)
-
-
-def roundtrip_plane(plane: np.ndarray, qtable: list[int]) -> np.ndarray:
-    """What the decoder sees for a whole unpredicted plane (sides multiples of 8): code and decode it."""
-    coded = _libjpeg_encode(np.ascontiguousarray(plane), qtable, optimize=False)
-    with Image.open(io.BytesIO(coded)) as im:
-        return np.asarray(im, dtype=np.uint8).copy()
+    if (fh, fw) == (height, width):
+        return decoded.copy()
+    return np.pad(decoded, ((0, height - fh), (0, width - fw)), mode="edge")

@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .limits import MAX_DIMENSION, SUBSAMPLING_NAMES, TABLE_SETS, check_quality
+from .limits import CODINGS, DEFAULT_CODING, MAX_DIMENSION, SUBSAMPLING_NAMES, TABLE_SETS, check_quality
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,6 +34,8 @@ __all__ = [
     "Container",
     "Header",
     "chunk_spans",
+    "pack_plane",
+    "unpack_plane",
     "read_container",
     "read_header",
     "write_container",
@@ -42,16 +44,19 @@ __all__ = [
 #: Eight bytes, PNG-style: a non-ASCII first byte (catches 7-bit transfers),
 #: the name, and CR LF SUB (catch line-ending translation and ``type`` on DOS).
 SIGNATURE = b"\x89BCNN\r\n\x1a"
-#: The version of this document's layout; a decoder refuses a newer one.
-FORMAT_VERSION = 1
+#: The version of this document's layout; a decoder refuses others. Version 1 (pillow-blockcnn 0.1, a
+#: pre-release) is no longer read: its pixel-domain residual and float predictor are gone (docs/FORMAT.md §11).
+FORMAT_VERSION = 2
 #: Mode code in the header -> Pillow mode, and the number of coded planes of each.
 MODES: dict[int, str] = {1: "L", 3: "RGB", 4: "RGBA"}
 _MODE_CODES = {mode: code for code, mode in MODES.items()}
 
 FLAG_PREDICTED = 0x01
 FLAG_DEBLOCK = 0x02
-FLAG_MSE_TABLES = 0x04
-_KNOWN_FLAGS = FLAG_PREDICTED | FLAG_DEBLOCK | FLAG_MSE_TABLES
+_KNOWN_FLAGS = FLAG_PREDICTED | FLAG_DEBLOCK
+#: Header codes of the entropy coders (:data:`~.limits.CODINGS`): 0 = Huffman, 1 = arithmetic.
+_CODING_CODES = {"huffman": 0, "arithmetic": 1}
+_CODING_NAMES = {code: name for name, code in _CODING_CODES.items()}
 
 # Chunk types. Upper-case first letter = critical.
 HEAD = b"HEAD"
@@ -64,7 +69,9 @@ XMP = b"xmpd"
 _METADATA = {EXIF: "exif", ICC: "icc_profile", XMP: "xmp"}
 
 _CHUNK_HEAD = struct.Struct(">I4s")
-_HEAD_FIXED = struct.Struct(">BIIBBBBB")  # version, width, height, mode, flags, quality, subsampling, n_models
+# version, width, height, mode, flags, quality, subsampling, tables, coding, tile, n_models
+_HEAD_FIXED = struct.Struct(">BIIBBBBBBBB")
+_PLANE_HEAD = struct.Struct(">I")
 #: No chunk of a valid file comes near this; it bounds what a reader allocates
 #: before the CRC can be checked (2**31 - 1, as PNG caps its lengths).
 MAX_CHUNK_LENGTH = 2**31 - 1
@@ -97,11 +104,20 @@ class Header:
     deblock: bool = False
     models: tuple[str, ...] = ()
     tables: str = "jpeg"
+    coding: str = DEFAULT_CODING
+    #: Prediction tile side in blocks, 1..255; 0 = each plane is one tile (docs/FORMAT.md §5).
+    tile: int = 0
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         if self.tables not in TABLE_SETS:
             msg = f"quantisation tables {self.tables!r} are unknown; use one of {TABLE_SETS}"
+            raise BcnnFormatError(msg)
+        if self.coding not in CODINGS:
+            msg = f"entropy coding {self.coding!r} is unknown; use one of {CODINGS}"
+            raise BcnnFormatError(msg)
+        if isinstance(self.tile, bool) or not isinstance(self.tile, int) or not 0 <= self.tile <= 255:
+            msg = f"tile size {self.tile!r} is invalid: an integer 0..255 (blocks; 0 = untiled)"
             raise BcnnFormatError(msg)
         if self.mode not in _MODE_CODES:
             msg = f"mode {self.mode!r} cannot be stored; .bcnn holds L, RGB or RGBA"
@@ -132,11 +148,7 @@ class Header:
         return self.mode == "RGBA"
 
     def to_bytes(self) -> bytes:
-        flags = (
-            (FLAG_PREDICTED if self.predicted else 0)
-            | (FLAG_DEBLOCK if self.deblock else 0)
-            | (FLAG_MSE_TABLES if self.tables == "mse" else 0)
-        )
+        flags = (FLAG_PREDICTED if self.predicted else 0) | (FLAG_DEBLOCK if self.deblock else 0)
         out = [
             _HEAD_FIXED.pack(
                 self.version,
@@ -146,6 +158,9 @@ class Header:
                 flags,
                 self.quality,
                 self.subsampling,
+                TABLE_SETS.index(self.tables),
+                _CODING_CODES[self.coding],
+                self.tile,
                 len(self.models),
             )
         ]
@@ -156,18 +171,32 @@ class Header:
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> Header:
+        if not payload:
+            msg = "HEAD chunk is empty"
+            raise BcnnFormatError(msg)
+        if payload[0] == 1:
+            msg = (
+                "format version 1 was written by pillow-blockcnn 0.1, a pre-release, and is no longer read "
+                f"(this decoder reads version {FORMAT_VERSION}); re-encode the image from its original"
+            )
+            raise BcnnFormatError(msg)
+        if payload[0] != FORMAT_VERSION:
+            msg = (
+                f"format version {payload[0]} is not supported (this decoder reads version {FORMAT_VERSION}); "
+                "upgrade pillow-blockcnn"
+            )
+            raise BcnnFormatError(msg)
         if len(payload) < _HEAD_FIXED.size:
             msg = f"HEAD chunk is {len(payload)} bytes, needs at least {_HEAD_FIXED.size}"
             raise BcnnFormatError(msg)
-        version, width, height, mode, flags, quality, subsampling, n_models = _HEAD_FIXED.unpack_from(payload)
-        if version != FORMAT_VERSION:
-            msg = (
-                f"format version {version} is not supported (this decoder reads version {FORMAT_VERSION}); "
-                "upgrade pillow-blockcnn"
-            )
-            raise BcnnFormatError(
-                msg
-            )
+        fields = _HEAD_FIXED.unpack_from(payload)
+        version, width, height, mode, flags, quality, subsampling, tables, coding, tile, n_models = fields
+        if tables >= len(TABLE_SETS):
+            msg = f"quantisation table set code {tables} is unknown (0..{len(TABLE_SETS) - 1})"
+            raise BcnnFormatError(msg)
+        if coding not in _CODING_NAMES:
+            msg = f"entropy coding code {coding} is unknown (0 = Huffman, 1 = arithmetic)"
+            raise BcnnFormatError(msg)
         if mode not in MODES:
             msg = f"mode code {mode} is unknown"
             raise BcnnFormatError(msg)
@@ -199,7 +228,9 @@ class Header:
             predicted=bool(flags & FLAG_PREDICTED),
             deblock=bool(flags & FLAG_DEBLOCK),
             models=tuple(models),
-            tables="mse" if flags & FLAG_MSE_TABLES else "jpeg",
+            tables=TABLE_SETS[tables],
+            coding=_CODING_NAMES[coding],
+            tile=tile,
             version=version,
         )
 
@@ -221,6 +252,23 @@ class Container:
         """The metadata present, keyed the way Pillow names it in ``Image.info``."""
         items = {"exif": self.exif, "icc_profile": self.icc_profile, "xmp": self.xmp}
         return {key: value for key, value in items.items() if value is not None}
+
+
+def pack_plane(modes: bytes, residual: bytes) -> bytes:
+    """A ``PLAN`` payload: the block-mode map, then the residual (docs/FORMAT.md §4)."""
+    return _PLANE_HEAD.pack(len(modes)) + modes + residual
+
+
+def unpack_plane(payload: bytes) -> tuple[bytes, bytes]:
+    """``(block-mode map, residual)`` of a ``PLAN`` payload."""
+    if len(payload) < _PLANE_HEAD.size:
+        msg = "PLAN chunk is shorter than its block-mode length field"
+        raise BcnnFormatError(msg)
+    (n,) = _PLANE_HEAD.unpack_from(payload)
+    if len(payload) < _PLANE_HEAD.size + n:
+        msg = f"PLAN chunk is {len(payload)} bytes, shorter than its {n}-byte block-mode map"
+        raise BcnnFormatError(msg)
+    return payload[_PLANE_HEAD.size : _PLANE_HEAD.size + n], payload[_PLANE_HEAD.size + n :]
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

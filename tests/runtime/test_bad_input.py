@@ -37,12 +37,13 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _header_file(width: int, height: int) -> bytes:
-    head = struct.pack(">BIIBBBBB", 1, width, height, 1, 0, 50, 2, 0)
+    """A version 2 gray file claiming ``width`` x ``height`` with an empty Huffman-coded plane."""
+    head = struct.pack(">BIIBBBBBBBB", 2, width, height, 1, 0, 50, 2, 0, 0, 0, 0)
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I4s", len(payload), kind) + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    return container.SIGNATURE + chunk(b"HEAD", head) + chunk(b"PLAN", b"\x00\x00") + chunk(b"END ", b"")
+    return container.SIGNATURE + chunk(b"HEAD", head) + chunk(b"PLAN", b"\x00\x00\x00\x01\x00\x00\x00") + chunk(b"END ", b"")
 
 
 @pytest.mark.parametrize("data", [b"", b"hello world" * 10, b"\x89PNG\r\n\x1a\n" + bytes(100), b"\x89BCN"])

@@ -102,7 +102,7 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     exif = Image.Exif()
     exif[0x010F] = "pillow-blockcnn tests"  # Make
     path = tmp_path / "meta.bcnn"
-    sample.crop((0, 0, 40, 24)).save(
+    sample.crop((0, 0, 160, 96)).save(
         path, quality=35, subsampling="4:2:2", tables="mse", icc_profile=b"icc" * 10, exif=exif
     )
     proc = run("info", str(path), "--json", cwd=tmp_path)
@@ -111,10 +111,10 @@ def test_info_json_describes_header_chunks_and_metadata(tmp_path: Path, sample: 
     size = path.stat().st_size
     assert info["file"] == str(path)
     assert info["bytes"] == size
-    assert (info["width"], info["height"], info["mode"]) == (40, 24, "RGB")
+    assert (info["width"], info["height"], info["mode"]) == (160, 96, "RGB")
     assert (info["quality"], info["subsampling"], info["predicted"], info["deblock"]) == (35, "4:2:2", True, True)
     assert info["tables"] == "mse"
-    assert info["bpp"] == pytest.approx(8 * size / (40 * 24))
+    assert info["bpp"] == pytest.approx(8 * size / (160 * 96))
     assert info["models"] == [  # the packaged defaults for these tables, prediction first
         {"id": runtime.default_model("predict", "mse").id, "role": "predict", "installed": True},
         {"id": runtime.default_model("deblock", "mse").id, "role": "deblock", "installed": True},
@@ -151,8 +151,10 @@ def test_bench_measures_a_folder(tmp_path: Path, sample: Image.Image) -> None:
     assert result["failed"] == {}
     plain, jpeg = result["summary"]
     assert (plain["codec"], jpeg["codec"], plain["images"]) == ("bcnn-plain", "jpeg", 2)
-    assert plain["psnr_rgb"] == pytest.approx(jpeg["psnr_rgb"])  # same pixels as JPEG ...
-    assert plain["bpp"] < jpeg["bpp"]  # ... in fewer bytes
+    # JPEG's tables and quantiser steps, coded with arithmetic coding and rate-distortion choices: about the
+    # same PSNR in far fewer bytes.
+    assert plain["psnr_rgb"] > jpeg["psnr_rgb"] - 1.0
+    assert plain["bpp"] < 0.85 * jpeg["bpp"]
 
 
 def test_demo_runs_from_the_script(tmp_path: Path) -> None:

@@ -35,10 +35,10 @@ def spec_decode(data: bytes) -> np.ndarray:
         if kind == b"END ":
             break
     head = chunks[0][1]
-    version, w, h, mode, flags, quality, sub = struct.unpack_from(">BIIBBBB", head)
-    assert version == 1
+    version, w, h, mode, flags, quality, sub, tables, coding, tile, _ = struct.unpack_from(">BIIBBBBBBBB", head)
+    assert version == 2
     assert flags & 1 == 0
-    luma, chroma = (MSE_LUMA, MSE_CHROMA) if flags & 4 else (LUMA, CHROMA)
+    luma, chroma = (MSE_LUMA, MSE_CHROMA) if tables == 1 else (LUMA, CHROMA)
     s = 5000 // quality if quality < 50 else 200 - 2 * quality
     planes = []
     for i, (_, p) in enumerate(c for c in chunks if c[0] == b"PLAN"):
@@ -46,19 +46,25 @@ def spec_decode(data: bytes) -> np.ndarray:
         q = [min(max((b * s + 50) // 100, 1), 255) for b in base]
         fy, fx = {0: (1, 1), 1: (1, 2), 2: (2, 2)}[sub] if i else (1, 1)
         hp, wp = 8 * -(-h // (8 * fy)), 8 * -(-w // (8 * fx))
+        (m,) = struct.unpack_from(">I", p)
+        assert p[4 : 4 + m] == b"\x00"  # block modes: none predicted
+        p = p[4 + m :]
         (n,) = struct.unpack_from(">H", p)
         def seg(m, b):
             return bytes([0xFF, m]) + struct.pack(">H", len(b) + 2) + b
+        sof, params = (0xC9, 0xCC) if coding == 1 else (0xC0, 0xC4)
         jpeg = (
             b"\xff\xd8"
             + seg(0xDB, bytes([0] + [q[k] for k in ZIGZAG]))
-            + seg(0xC0, struct.pack(">BHHBBBB", 8, hp, wp, 1, 1, 0x11, 0))
-            + seg(0xC4, p[2 : 2 + n])
+            + seg(sof, struct.pack(">BHHBBBB", 8, hp, wp, 1, 1, 0x11, 0))
+            + (seg(params, p[2 : 2 + n]) if n or coding == 0 else b"")
             + seg(0xDA, bytes([1, 1, 0, 0, 63, 0]))
             + p[2 + n :]
             + b"\xff\xd9"
         )
-        plane = np.asarray(Image.open(io.BytesIO(jpeg))).astype(np.int64)[: -(-h // fy), : -(-w // fx)]
+        decoder = Image.open(io.BytesIO(jpeg))
+        decoder.decodermaxblock = len(jpeg)  # libjpeg's arithmetic decoder cannot suspend
+        plane = np.asarray(decoder).astype(np.int64)[: -(-h // fy), : -(-w // fx)]
         if fx == 2:
             e = np.pad(plane, ((1, 1), (1, 1)), mode="edge")
             if fy == 2:
@@ -93,9 +99,11 @@ def spec_decode(data: bytes) -> np.ndarray:
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 @pytest.mark.parametrize("size", [(61, 43), (16, 16), (3, 5)])
-@pytest.mark.parametrize("tables", ["jpeg", "mse"])
-def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size, tables) -> None:
+@pytest.mark.parametrize(("tables", "coding"), [("jpeg", "huffman"), ("mse", "arithmetic"), ("jpeg", "arithmetic")])
+def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size, tables, coding) -> None:
     src = small.convert(mode).resize(size)
-    data = save_bytes(src, quality=37, subsampling=subsampling, tables=tables, predict=False, deblock=False)
+    data = save_bytes(
+        src, quality=37, subsampling=subsampling, tables=tables, coding=coding, predict=False, deblock=False
+    )
     with Image.open(io.BytesIO(data)) as im:
         np.testing.assert_array_equal(spec_decode(data), np.asarray(im))
