@@ -93,16 +93,20 @@ def encode_pixels(
         deblock_model=deblock_model.id if deblock_model is not None else None,
         reconstruct=decide,
     )
-    if decide and not _deblocking_helps(pixels, encoded.reconstruction, quality, deblock_model.id):
+    if decide and not _deblocking_pays(pixels, encoded.reconstruction, quality, tables, deblock_model.id):
         header = encoded.container.header
         encoded.container.header = dataclasses.replace(header, deblock=False, models=header.models[:-1])
     return encoded
 
 
-def _deblocking_helps(original: np.ndarray, decoded: np.ndarray, quality: int, model_id: str) -> bool:
-    """Whether deblocking ``decoded`` lowers its squared error to ``original``. Alpha, when there is one, is
-    lossless and left unchanged by deblocking, so it adds nothing to either side."""
-    return sse(runtime.deblock_array(decoded, quality, model_id), original) < sse(decoded, original)
+def _deblocking_pays(original: np.ndarray, decoded: np.ndarray, quality: int, tables: str, model_id: str) -> bool:
+    """Whether deblocking ``decoded`` lowers its squared error to ``original`` by more than the model id costs
+    in the header, at the encoder's own exchange rate of squared error for bits (the luma table's lambda):
+    on a tiny image the 7 bytes can matter more than the gain. Alpha, when there is one, is lossless and left
+    unchanged by deblocking, so it adds nothing to either side."""
+    lam = codec.lagrangian(codec.quant_table(quality, chroma=False, tables=tables))
+    gain = sse(decoded, original) - sse(runtime.deblock_array(decoded, quality, model_id), original)
+    return gain > lam * 8 * (1 + len(model_id))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from PIL import Image, features
 import pillow_blockcnn
 from export.evaluation.bdrate import Method, bd_rate, overlap, select_up_to
 from export.evaluation.candidates import installed, parse_spec
-from export.evaluation.metrics import psnr, ssim
+from export.evaluation.metrics import ms_ssim_rgb_db, psnr, ssim
 from pillow_blockcnn import options as bcnn_options
 from pillow_blockcnn.cli.bench import pillow_saver
 from pillow_blockcnn.runtime import settings as bcnn_settings
@@ -248,6 +248,7 @@ def measure(codec: Codec, original: Image.Image, reference: np.ndarray, quality:
         "bpp": 8 * len(data) / (reference.shape[0] * reference.shape[1]),
         "psnr_rgb": psnr(decoded, reference),
         "ssim_rgb": ssim_rgb(decoded, reference),
+        "ms_ssim_db": ms_ssim_rgb_db(decoded, reference),
         "encode_ms": encode_ms,
         "decode_ms": decode_ms,
     }
@@ -272,7 +273,7 @@ def summarise(rows: list[dict], grids: dict[str, tuple[int, ...]]) -> list[dict]
     for name, grid in grids.items():
         for quality in grid:
             sel = [r for r in rows if r["codec"] == name and r["quality"] == quality]
-            keys = ("bpp", "psnr_rgb", "ssim_rgb", "encode_ms", "decode_ms")
+            keys = ("bpp", "psnr_rgb", "ssim_rgb", "ms_ssim_db", "encode_ms", "decode_ms")
             summary.append(
                 {"codec": name, "quality": quality, "images": len(sel)}
                 | {k: float(np.mean([r[k] for r in sel])) for k in keys}
@@ -280,30 +281,40 @@ def summarise(rows: list[dict], grids: dict[str, tuple[int, ...]]) -> list[dict]
     return summary
 
 
-def bd_rates(summary: list[dict], anchor: str = ANCHOR, max_bpp: float = BD_MAX_BPP) -> dict[str, dict]:
-    """BD-rate (PSNR-RGB, log-bpp) of every codec against the anchor, on mean points up to ``max_bpp``.
+#: Distortion metrics every BD-rate is reported on: PSNR-RGB, and MS-SSIM (RGB mean) on the dB scale.
+METRICS = ("psnr_rgb", "ms_ssim_db")
 
-    A codec whose curve cannot be compared (too few points below ``max_bpp``, no PSNR overlap) gets the
-    reason instead of a number.
+
+def bd_rates(summary: list[dict], anchor: str = ANCHOR, max_bpp: float = BD_MAX_BPP) -> dict[str, dict]:
+    """BD-rate (log-bpp) of every codec against the anchor on each of :data:`METRICS`, on mean points up to
+    ``max_bpp``. Keys ``bd_rate_{method}_pct`` are PSNR-RGB (as before), ``ms_ssim_bd_rate_{method}_pct``
+    MS-SSIM. A codec whose curve cannot be compared gets the reason instead of a number.
     """
 
-    def curve(name: str) -> tuple[np.ndarray, np.ndarray]:
+    def curve(name: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         pts = [s for s in summary if s["codec"] == name]
-        return select_up_to([s["bpp"] for s in pts], [s["psnr_rgb"] for s in pts], max_bpp)
+        return select_up_to([s["bpp"] for s in pts], [s[metric] for s in pts], max_bpp)
 
     if not any(s["codec"] == anchor for s in summary):
         return {}
-    ref_rate, ref_psnr = curve(anchor)
     out: dict[str, dict] = {}
     for name in dict.fromkeys(s["codec"] for s in summary if s["codec"] != anchor):
-        rate, quality = curve(name)
-        entry: dict[str, object] = {"anchor": anchor, "points": int(rate.size), "anchor_points": int(ref_rate.size)}
-        try:
-            for method in BD_METHODS:
-                entry[f"bd_rate_{method}_pct"] = bd_rate(ref_rate, ref_psnr, rate, quality, method=method)
-            entry["psnr_interval_db"] = list(overlap(ref_psnr, quality))
-        except ValueError as exc:
-            entry = {"anchor": anchor, "error": str(exc)}
+        entry: dict[str, object] = {"anchor": anchor}
+        for metric in METRICS:
+            if metric not in summary[0]:
+                continue
+            prefix = "" if metric == "psnr_rgb" else "ms_ssim_"
+            ref_rate, ref_q = curve(anchor, metric)
+            rate, quality = curve(name, metric)
+            entry |= {"points": int(rate.size), "anchor_points": int(ref_rate.size)}
+            try:
+                for method in BD_METHODS:
+                    entry[f"{prefix}bd_rate_{method}_pct"] = bd_rate(ref_rate, ref_q, rate, quality, method=method)
+                entry[f"{prefix or 'psnr_'}interval_db"] = list(overlap(ref_q, quality))
+            except ValueError as exc:
+                entry[f"{prefix}error"] = str(exc)
+        if "psnr_interval_db" not in entry and "error" in entry:
+            entry = {"anchor": anchor, "error": entry["error"]}
         out[name] = entry
     return out
 
@@ -336,6 +347,7 @@ def evaluate(images: list[Path], codecs: list[str], qualities: list[int] | None 
         "protocol": {
             "bpp": "whole file incl. headers, 8*bytes/(width*height)",
             "psnr_rgb": "10*log10(255^2/MSE) over R, G, B of the decoded 8-bit image; mean of per-image dB",
+            "ms_ssim_db": "MS-SSIM (Wang et al. 2003, 5 scales) per R, G, B, averaged, as -10*log10(1 - MS-SSIM)",
             "ssim_rgb": "SSIM (Wang et al. 2004: 11x11 Gaussian sigma 1.5, K1=0.01, K2=0.03, valid region) "
             "per R, G, B channel, averaged",
             "times": f"ms, one thread, fastest of {repeat} run(s), decode includes Image.open and convert('RGB')",
@@ -351,13 +363,13 @@ def evaluate(images: list[Path], codecs: list[str], qualities: list[int] | None 
 
 def _points_table(result: dict) -> list[str]:
     lines = [
-        "| codec | q | bpp | PSNR-RGB (dB) | SSIM-RGB | encode ms | decode ms |",
-        "|---|---|---|---|---|---|---|",
+        "| codec | q | bpp | PSNR-RGB (dB) | MS-SSIM (dB) | SSIM-RGB | encode ms | decode ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in result["summary"]:
         lines.append(
-            f"| {s['codec']} | {s['quality']} | {s['bpp']:.3f} | {s['psnr_rgb']:.2f} | {s['ssim_rgb']:.4f} | "
-            f"{s['encode_ms']:.0f} | {s['decode_ms']:.0f} |"
+            f"| {s['codec']} | {s['quality']} | {s['bpp']:.3f} | {s['psnr_rgb']:.2f} | {s.get('ms_ssim_db', float('nan')):.2f} | "
+            f"{s['ssim_rgb']:.4f} | {s['encode_ms']:.0f} | {s['decode_ms']:.0f} |"
         )
     return lines
 
@@ -372,17 +384,22 @@ def _bd_table(result: dict) -> list[str]:
             "papers); the piecewise cubic (pchip, JCTVC/JVET practice) is shown beside it."
         ),
         "",
-        "| codec | BD-rate (cubic) | BD-rate (pchip) | PSNR interval (dB) | points ≤ 1 bpp |",
-        "|---|---|---|---|---|",
+        (
+            "| codec | BD-rate PSNR-RGB (cubic) | (pchip) | BD-rate MS-SSIM (cubic) | (pchip) | PSNR interval (dB) "
+            "| points ≤ 1 bpp |"
+        ),
+        "|---|---|---|---|---|---|---|",
     ]
     for name, e in result["bd_rate"].items():
-        if "error" in e:
-            lines.append(f"| {name} | – | – | {e['error']} | – |")
+        if "psnr_interval_db" not in e:
+            lines.append(f"| {name} | – | – | – | – | {e.get('error', '')} | – |")
             continue
         lo, hi = e["psnr_interval_db"]
+        ms = [e.get(f"ms_ssim_bd_rate_{m}_pct") for m in ("cubic", "pchip")]
+        ms_text = [f"{v:+.1f}%" if v is not None else "–" for v in ms]
         lines.append(
-            f"| {name} | {e['bd_rate_cubic_pct']:+.1f}% | {e['bd_rate_pchip_pct']:+.1f}% | {lo:.2f}–{hi:.2f} | "
-            f"{e['points']} |"
+            f"| {name} | {e['bd_rate_cubic_pct']:+.1f}% | {e['bd_rate_pchip_pct']:+.1f}% | {ms_text[0]} | "
+            f"{ms_text[1]} | {lo:.2f}–{hi:.2f} | {e['points']} |"
         )
     return lines
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from pillow_blockcnn.metrics import psnr  # one PSNR for the package's bench and the evaluations
 
-__all__ = ["psnr", "psnr_b", "rgb_to_y_matlab", "ssim"]
+__all__ = ["ms_ssim", "ms_ssim_db", "ms_ssim_rgb_db", "psnr", "psnr_b", "rgb_to_y_matlab", "ssim"]
 
 
 def rgb_to_y_matlab(rgb: np.ndarray) -> np.ndarray:
@@ -42,6 +42,50 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     s_ab = _filter_valid(a * b, w) - mu_a * mu_b
     m = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (s_aa + s_bb + c2))
     return float(m.mean())
+
+
+_MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _ssim_parts(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(mean SSIM, mean contrast-structure term) of one scale, as in :func:`ssim`."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    w = _gaussian_window()
+    mu_a, mu_b = _filter_valid(a, w), _filter_valid(b, w)
+    s_aa = _filter_valid(a * a, w) - mu_a**2
+    s_bb = _filter_valid(b * b, w) - mu_b**2
+    s_ab = _filter_valid(a * b, w) - mu_a * mu_b
+    cs = (2 * s_ab + c2) / (s_aa + s_bb + c2)
+    lum = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
+    return float((lum * cs).mean()), float(cs.mean())
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003) of one channel: five scales, 2x2 mean downsampling,
+    the published weights, contrast-structure terms at the four finer scales and full SSIM at the coarsest
+    (the definition CompressAI and the learned-compression literature use). Images need sides >= 176."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    value = 1.0
+    for i, weight in enumerate(_MS_WEIGHTS):
+        full, cs = _ssim_parts(a, b)
+        if i == len(_MS_WEIGHTS) - 1:
+            value *= max(full, 0.0) ** weight
+        else:
+            value *= max(cs, 0.0) ** weight
+            h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
+            a = a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+            b = b[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    return value
+
+
+def ms_ssim_db(value: float) -> float:
+    """MS-SSIM on the dB scale, ``-10 log10(1 - MS-SSIM)``, where equal steps are equal visible steps."""
+    return float(-10.0 * np.log10(max(1.0 - value, 1e-10)))
+
+
+def ms_ssim_rgb_db(a: np.ndarray, b: np.ndarray) -> float:
+    """The brief's MS-SSIM score: mean over R, G, B of MS-SSIM, then on the dB scale."""
+    return ms_ssim_db(float(np.mean([ms_ssim(a[..., c], b[..., c]) for c in range(a.shape[-1])])))
 
 
 def blocking_effect_factor(img: np.ndarray, block: int = 8) -> float:

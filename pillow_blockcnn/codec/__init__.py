@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from .blocks import BLOCK, CONTEXT, BlockPredictor, NullPredictor
 from .image import EncodedImage, decode, encode
+from .jpeg import quant_table
 from .planes import SUBSAMPLING_FACTORS, from_planes, plane_shapes, to_planes
+from .quantise import lagrangian
 
 __all__ = [
     "BLOCK",
@@ -22,6 +24,8 @@ __all__ = [
     "decode",
     "encode",
     "from_planes",
+    "lagrangian",
     "plane_shapes",
+    "quant_table",
     "to_planes",
 ]

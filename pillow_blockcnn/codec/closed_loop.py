@@ -74,14 +74,15 @@ def _add_residual(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
     return np.clip(prediction.astype(np.int16) + residual.astype(np.int16) - 128, 0, 255).astype(np.uint8)
 
 
-def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True) -> CodedPlane:
+def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: float | None = None) -> CodedPlane:
     """Every block against mid-grey: JPEG's own coding, with the encoder's level decisions."""
     blocks = _as_blocks(plane)
     by, bx = blocks.shape[:2]
     flat = blocks.reshape(-1, BLOCK, BLOCK)
     dc_guess = np.rint((flat.astype(np.float64).mean(axis=(1, 2)) - 128) * 8 / qtable[0, 0]).astype(np.int64)
     reference = np.concatenate([[0], dc_guess[:-1]])  # the scan codes each DC against the block before it
-    q = quantise_blocks(flat, 128, qtable, lagrangian(qtable), rdo=rdo, dc_reference=reference)
+    lam = lagrangian(qtable) if lam is None else lam
+    q = quantise_blocks(flat, 128, qtable, lam, rdo=rdo, dc_reference=reference)
     recon = _extend_frame(_from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK)))
     return CodedPlane(q.levels.reshape(by, bx, BLOCK, BLOCK), np.zeros((by, bx), dtype=bool), recon, int(q.sse.sum()))
 
@@ -103,12 +104,13 @@ def code_predicted(
     *,
     rdo: bool = True,
     force: bool = False,
+    lam: float | None = None,
 ) -> CodedPlane:
     """The closed loop: each front predicted from reconstructed pixels, each block predicted or plain
-    (``force``: every block predicted)."""
+    (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`."""
     h, w = plane.shape
     blocks_y, blocks_x = h // BLOCK, w // BLOCK
-    lam = lagrangian(qtable)
+    lam = lagrangian(qtable) if lam is None else lam
     target_blocks = _as_blocks(plane)
     levels = np.zeros((blocks_y, blocks_x, BLOCK, BLOCK), dtype=np.int64)
     modes = np.zeros((blocks_y, blocks_x), dtype=bool)

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.container import BcnnFormatError, Container, Header, pack_plane, unpack_plane
+from ..format.container import BcnnFormatError, Container, Header, PlanePayload
 from ..format.limits import DEFAULT_CODING, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, DEFAULT_TILE_BLOCKS, check_size
 from . import jpeg
 from .alpha import decode_alpha, encode_alpha
 from .block_modes import BlockModeError, decode_modes, encode_modes
 from .blocks import BLOCK, BlockPredictor, NullPredictor
 from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted
-from .planes import check_pixels, from_planes, plane_shapes, to_planes
+from .planes import SUBSAMPLING_FACTORS, check_pixels, from_planes, plane_shapes, to_planes
 from .quantise import lagrangian
 
 __all__ = ["EncodedImage", "decode", "encode"]
@@ -45,9 +45,45 @@ def _qtable(header: Header, index: int) -> list[int]:
     return jpeg.quant_table(header.quality, chroma=index > 0, tables=header.tables)
 
 
-def _payload(coded: CodedPlane, qtable: list[int], coding: str) -> bytes:
+#: The finer DC step a plane may use instead of its table's (docs/FORMAT.md §4.1): 8 keeps a flat area's
+#: mean within half a level, where a coarse step (80 at quality 10) would shift it by up to 5 levels.
+FINE_DC_STEP = 8
+#: Planes with at least this fraction of exactly flat 8x8 blocks (backgrounds, fills: screenshots, charts)
+#: also try the fine DC step and keep it when it costs less; photos have almost none and are coded once.
+FLAT_FRACTION = 0.05
+#: Factor on ``lambda`` for the plane- and file-level choices between predicted and plain coding.
+CHOICE_LAMBDA = 2.0
+
+
+def _payload(coded: CodedPlane, qtable: list[int], dc_step: int, coding: str) -> bytes:
     residual = jpeg.write_levels(coded.levels, qtable, coding, jpeg.frame_size(*coded.recon.shape))
-    return pack_plane(encode_modes(coded.modes), residual)
+    return PlanePayload(dc_step, encode_modes(coded.modes), residual).to_bytes()
+
+
+def _flat_fraction(plane: np.ndarray) -> float:
+    h, w = plane.shape
+    blocks = plane.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+    return float((blocks.min(axis=(1, 3)) == blocks.max(axis=(1, 3))).mean())
+
+
+@dataclass
+class _Choice:
+    """One way of coding a plane: its PLAN payload, reconstruction, whether it predicts, and its error."""
+
+    payload: bytes
+    recon: np.ndarray
+    predicted: bool
+    sse: int
+
+
+def _rgb_weights(header: Header) -> list[float]:
+    """How much one unit of squared error in each plane adds to the decoded image's squared error (RGB, or
+    gray): 3 for Y (all three channels move), 0.344^2 + 1.772^2 for Cb and 1.402^2 + 0.714^2 for Cr (the
+    ycc_rgb_convert coefficients, FORMAT.md §3), times the pixels each subsampled chroma sample covers."""
+    if header.mode == "L":
+        return [1.0]
+    fy, fx = SUBSAMPLING_FACTORS[header.subsampling]
+    return [3.0, 3.26 * fy * fx, 2.48 * fy * fx]
 
 
 def _code_plane(
@@ -58,23 +94,24 @@ def _code_plane(
     index: int,
     rdo: bool,
     force: bool,
-) -> tuple[bytes, np.ndarray, bool]:
-    """(PLAN payload, reconstruction, predicted?) of one plane: predicted when that costs less, else plain."""
-    table = np.asarray(qtable, dtype=np.int64).reshape(BLOCK, BLOCK)
-    plain = code_plain(plane, table, rdo=rdo)
-    plain_payload = _payload(plain, qtable, header.coding)
-    if predictor is None:
-        return plain_payload, plain.recon, False
-    predicted = code_predicted(plane, table, predictor, index, header.tile, rdo=rdo, force=force)
-    if force:
-        return _payload(predicted, qtable, header.coding), predicted.recon, True
-    if not predicted.modes.any():
-        return plain_payload, plain.recon, False
-    payload = _payload(predicted, qtable, header.coding)
-    lam = lagrangian(table)
-    if predicted.sse + lam * 8 * len(payload) < plain.sse + lam * 8 * len(plain_payload):
-        return payload, predicted.recon, True
-    return plain_payload, plain.recon, False
+) -> tuple[_Choice | None, _Choice | None]:
+    """(plain choice, predicted choice or ``None``) for one plane, with the table's DC step or, where flat
+    areas make it worth it, the fine one."""
+    lam = lagrangian(np.asarray(qtable, dtype=np.float64))
+    dc_step = FINE_DC_STEP if qtable[0] > FINE_DC_STEP and _flat_fraction(plane) >= FLAT_FRACTION else 0
+    used = [dc_step, *qtable[1:]] if dc_step else list(qtable)
+    table = np.asarray(used, dtype=np.int64).reshape(BLOCK, BLOCK)
+
+    def choice(coded: CodedPlane) -> _Choice:
+        return _Choice(_payload(coded, used, dc_step, header.coding), coded.recon, bool(coded.modes.any()), coded.sse)
+
+    plain = None if force and predictor is not None else choice(code_plain(plane, table, rdo=rdo, lam=lam))
+    predicted = None
+    if predictor is not None:
+        coded = code_predicted(plane, table, predictor, index, header.tile, rdo=rdo, force=force, lam=lam)
+        if coded.modes.any():
+            predicted = choice(coded)
+    return plain, predicted
 
 
 def encode(
@@ -124,18 +161,41 @@ def encode(
         models=models,
     )
     container = Container(header=header)
-    recon_planes, used = [], []
-    for index, plane in enumerate(to_planes(pixels, header)):
-        payload, recon, predicted = _code_plane(
-            plane, _qtable(header, index), header, predictor, index, rdo, force_prediction
-        )
-        container.planes.append(payload)
-        recon_planes.append(recon)
-        used.append(predicted)
-    if predictor is not None and not any(used):  # prediction lost everywhere: a plain file needs no model
+    choices = [
+        _code_plane(plane, _qtable(header, index), header, predictor, index, rdo, force_prediction)
+        for index, plane in enumerate(to_planes(pixels, header))
+    ]
+    # Each plane takes the cheaper of its choices, and the file predicts only if that beats all-plain coding
+    # with the prediction model's id in the header counted too. Costs are squared error in the decoded image
+    # (each plane's error weighted by what it does to RGB) plus CHOICE_LAMBDA x the luma lambda per bit: a
+    # plane is predicted only when that clearly pays, because the quantiser's lambda (a high-rate estimate)
+    # undervalues bits on content such as noise, where a small error gain is not worth its bytes.
+    weights = _rgb_weights(header)
+    lam = CHOICE_LAMBDA * weights[0] * lagrangian(np.asarray(_qtable(header, 0), dtype=np.float64))
+
+    def cost(c: _Choice, index: int) -> float:
+        return weights[index] * c.sse + lam * 8 * len(c.payload)
+
+    mixed = [min((c for c in pair if c is not None), key=lambda c, i=i: cost(c, i)) for i, pair in enumerate(choices)]
+    if predictor is not None and not force_prediction and any(c.predicted for c in mixed):
+        # The final word is the decoded image's own error (clamping in the colour conversion and chroma
+        # upsampling make plane errors only an estimate of it).
+        id_bits = 8 * sum(1 + len(m) for m in predictor.model_ids)
+        plain = [pair[0] for pair in choices]
+
+        def image_cost(planes: list[_Choice]) -> float:
+            decoded = from_planes([c.recon for c in planes], header).astype(np.int64)
+            error = decoded - (pixels if mode == "L" else pixels[..., :3])
+            return float((error * error).sum()) + lam * 8 * sum(len(c.payload) for c in planes)
+
+        if image_cost(plain) <= image_cost(mixed) + lam * id_bits:  # type: ignore[arg-type]
+            mixed = plain  # type: ignore[assignment]
+    if not any(c.predicted for c in mixed):  # a plain file needs no prediction model
         container.header = dataclasses.replace(
             header, predicted=False, tile=0, models=(deblock_model,) if deblock_model is not None else ()
         )
+    container.planes = [c.payload for c in mixed]
+    recon_planes = [c.recon for c in mixed]
     if mode == "RGBA":
         container.alpha = encode_alpha(np.ascontiguousarray(pixels[..., 3]))
     reconstruction = None
@@ -154,8 +214,11 @@ def _decode_residual(container: Container, index: int, height: int, width: int) 
     blocks = (height // BLOCK, width // BLOCK)
     if index < len(container.planes):
         try:
-            modes_data, residual = unpack_plane(container.planes[index])
-            modes = decode_modes(modes_data, *blocks)
+            parts = PlanePayload.from_bytes(container.planes[index])
+            if parts.dc_step:
+                qtable = [parts.dc_step, *qtable[1:]]
+            residual = parts.residual
+            modes = decode_modes(parts.modes, *blocks)
             if modes.any() and not header.predicted:
                 msg = f"plane {index} has predicted blocks but the header's predicted flag is clear"
                 raise BcnnFormatError(msg)

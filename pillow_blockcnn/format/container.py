@@ -34,8 +34,7 @@ __all__ = [
     "Container",
     "Header",
     "chunk_spans",
-    "pack_plane",
-    "unpack_plane",
+    "PlanePayload",
     "read_container",
     "read_header",
     "write_container",
@@ -71,7 +70,7 @@ _METADATA = {EXIF: "exif", ICC: "icc_profile", XMP: "xmp"}
 _CHUNK_HEAD = struct.Struct(">I4s")
 # version, width, height, mode, flags, quality, subsampling, tables, coding, tile, n_models
 _HEAD_FIXED = struct.Struct(">BIIBBBBBBBB")
-_PLANE_HEAD = struct.Struct(">I")
+_PLANE_HEAD = struct.Struct(">BI")  # DC step override (0 = the table's), block-mode map length
 #: No chunk of a valid file comes near this; it bounds what a reader allocates
 #: before the CRC can be checked (2**31 - 1, as PNG caps its lengths).
 MAX_CHUNK_LENGTH = 2**31 - 1
@@ -254,21 +253,28 @@ class Container:
         return {key: value for key, value in items.items() if value is not None}
 
 
-def pack_plane(modes: bytes, residual: bytes) -> bytes:
-    """A ``PLAN`` payload: the block-mode map, then the residual (docs/FORMAT.md §4)."""
-    return _PLANE_HEAD.pack(len(modes)) + modes + residual
+@dataclass(frozen=True)
+class PlanePayload:
+    """The parts of a ``PLAN`` payload (docs/FORMAT.md §4): DC step override, block-mode map, residual."""
 
+    dc_step: int  # 0: the quantisation table's own DC step; 1..255 replaces it for this plane
+    modes: bytes
+    residual: bytes
 
-def unpack_plane(payload: bytes) -> tuple[bytes, bytes]:
-    """``(block-mode map, residual)`` of a ``PLAN`` payload."""
-    if len(payload) < _PLANE_HEAD.size:
-        msg = "PLAN chunk is shorter than its block-mode length field"
-        raise BcnnFormatError(msg)
-    (n,) = _PLANE_HEAD.unpack_from(payload)
-    if len(payload) < _PLANE_HEAD.size + n:
-        msg = f"PLAN chunk is {len(payload)} bytes, shorter than its {n}-byte block-mode map"
-        raise BcnnFormatError(msg)
-    return payload[_PLANE_HEAD.size : _PLANE_HEAD.size + n], payload[_PLANE_HEAD.size + n :]
+    def to_bytes(self) -> bytes:
+        return _PLANE_HEAD.pack(self.dc_step, len(self.modes)) + self.modes + self.residual
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> PlanePayload:
+        if len(payload) < _PLANE_HEAD.size:
+            msg = "PLAN chunk is shorter than its DC step and block-mode length fields"
+            raise BcnnFormatError(msg)
+        dc_step, n = _PLANE_HEAD.unpack_from(payload)
+        if len(payload) < _PLANE_HEAD.size + n:
+            msg = f"PLAN chunk is {len(payload)} bytes, shorter than its {n}-byte block-mode map"
+            raise BcnnFormatError(msg)
+        start = _PLANE_HEAD.size
+        return cls(dc_step, payload[start : start + n], payload[start + n :])
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

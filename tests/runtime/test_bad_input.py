@@ -43,7 +43,7 @@ def _header_file(width: int, height: int) -> bytes:
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I4s", len(payload), kind) + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    return container.SIGNATURE + chunk(b"HEAD", head) + chunk(b"PLAN", b"\x00\x00\x00\x01\x00\x00\x00") + chunk(b"END ", b"")
+    return container.SIGNATURE + chunk(b"HEAD", head) + chunk(b"PLAN", b"\x00\x00\x00\x00\x01\x00\x00\x00") + chunk(b"END ", b"")
 
 
 @pytest.mark.parametrize("data", [b"", b"hello world" * 10, b"\x89PNG\r\n\x1a\n" + bytes(100), b"\x89BCN"])

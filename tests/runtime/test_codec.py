@@ -50,7 +50,8 @@ def _bcnn_from_jpeg(data: bytes, mode: str, quality: int, subsampling: int, codi
         levels = levels[: h // 8, : w // 8]
         qtable = jpeg.quant_table(quality, chroma=index > 0, tables="jpeg")
         residual = jpeg.write_levels(levels, qtable, coding, jpeg.frame_size(h, w))
-        parsed.planes.append(container.pack_plane(encode_modes(np.zeros((h // 8, w // 8), bool)), residual))
+        modes = encode_modes(np.zeros((h // 8, w // 8), bool))
+        parsed.planes.append(container.PlanePayload(0, modes, residual).to_bytes())
     return parsed
 
 

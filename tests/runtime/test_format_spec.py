@@ -46,9 +46,11 @@ def spec_decode(data: bytes) -> np.ndarray:
         q = [min(max((b * s + 50) // 100, 1), 255) for b in base]
         fy, fx = {0: (1, 1), 1: (1, 2), 2: (2, 2)}[sub] if i else (1, 1)
         hp, wp = 8 * -(-h // (8 * fy)), 8 * -(-w // (8 * fx))
-        (m,) = struct.unpack_from(">I", p)
-        assert p[4 : 4 + m] == b"\x00"  # block modes: none predicted
-        p = p[4 + m :]
+        dc_step, m = struct.unpack_from(">BI", p)
+        if dc_step:
+            q[0] = dc_step
+        assert p[5 : 5 + m] == b"\x00"  # block modes: none predicted
+        p = p[5 + m :]
         (n,) = struct.unpack_from(">H", p)
         def seg(m, b):
             return bytes([0xFF, m]) + struct.pack(">H", len(b) + 2) + b

@@ -1,0 +1,131 @@
+"""Residual coding v2: libjpeg's exact inverse DCT, the rate-distortion quantiser, block modes and tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pillow_blockcnn.codec import jpeg
+from pillow_blockcnn.codec.block_modes import BlockModeError, decode_modes, encode_modes
+from pillow_blockcnn.codec.blocks import wavefronts
+from pillow_blockcnn.codec.dct import fdct, islow_idct, range_limit
+from pillow_blockcnn.codec.quantise import IDCT_RANGE, lagrangian, quantise_blocks, reconstruct
+from pillow_blockcnn.codec.tiles import tile_fronts
+
+
+def _libjpeg_decode(levels: np.ndarray, qtable: np.ndarray, coding: str) -> np.ndarray:
+    """Levels ``[BY, BX, 8, 8]`` coded by libjpeg (jpeglib) and decoded by Pillow's libjpeg, as blocks."""
+    by, bx = levels.shape[:2]
+    payload = jpeg.write_levels(levels, qtable.ravel().tolist(), coding, (8 * by, 8 * bx))
+    plane = jpeg.decode_plane(payload, 8 * bx, 8 * by, qtable.ravel().tolist(), coding)
+    return plane.reshape(by, 8, bx, 8).transpose(0, 2, 1, 3)
+
+
+@pytest.mark.parametrize("coding", ["arithmetic", "huffman"])
+@pytest.mark.parametrize("seed", range(3))
+def test_the_numpy_islow_idct_is_libjpegs_bit_for_bit(coding, seed) -> None:
+    """The encoder's reconstruction (:func:`quantise.reconstruct`) is what Pillow's libjpeg decodes, for
+    photo-like residuals, sparse random levels and the extreme in-range blocks."""
+    rng = np.random.default_rng(seed)
+    qtable = rng.integers(1, 80, (8, 8))
+    residual = np.clip(np.cumsum(rng.normal(0, 25, (24 * 32, 8, 8)), axis=2), -255, 255)
+    levels = np.rint(fdct(residual) / qtable).astype(np.int64)
+    sparse = rng.integers(-12, 13, levels.shape) * (rng.random(levels.shape) < 0.15)
+    levels = np.concatenate([levels, sparse])
+    outputs = islow_idct(levels * qtable)
+    keep = ((outputs >= IDCT_RANGE[0]) & (outputs <= IDCT_RANGE[1])).all(axis=(1, 2))
+    assert keep.sum() >= 1024
+    levels = levels[keep][:1024].reshape(32, 32, 8, 8)
+    expected = reconstruct(levels.reshape(-1, 8, 8), qtable).reshape(levels.shape)
+    np.testing.assert_array_equal(_libjpeg_decode(levels, qtable, coding), expected)
+
+
+def test_range_limit_is_a_level_shift_and_clamp_inside_the_idct_range() -> None:
+    x = np.arange(IDCT_RANGE[0], IDCT_RANGE[1] + 1)
+    np.testing.assert_array_equal(range_limit(x), np.clip(x + 128, 0, 255))
+
+
+def test_the_quantiser_never_leaves_the_range_libjpeg_decodes_exactly() -> None:
+    rng = np.random.default_rng(4)
+    target = rng.choice([0, 255], (500, 8, 8))  # checkerboards of extremes against a far-off offset
+    prediction = 255 - target
+    qtable = np.ones((8, 8), dtype=np.int64)
+    q = quantise_blocks(target, prediction, qtable, lagrangian(qtable))
+    out = islow_idct(q.levels * qtable)
+    assert out.min() >= IDCT_RANGE[0]
+    assert out.max() <= IDCT_RANGE[1]
+
+
+@pytest.mark.parametrize("value", [0, 1, 37, 128, 200, 254, 255])
+@pytest.mark.parametrize("quality", [5, 20, 50, 90])
+def test_flat_black_and_white_blocks_come_back_exact(value, quality) -> None:
+    """Clamp-aware DC choice: a flat block at 0 or 255 is exact at any quality; any flat block is within half
+    a DC step (step / 16 levels) plus rounding."""
+    qtable = np.asarray(jpeg.quant_table(quality, chroma=False, tables="mse")).reshape(8, 8)
+    block = np.full((1, 8, 8), value)
+    q = quantise_blocks(block, 128, qtable, lagrangian(qtable))
+    error = np.abs(q.decoded.astype(int) - value).max()
+    if value in (0, 255):
+        assert error == 0
+    assert error <= qtable[0, 0] / 16 + 1
+
+
+@pytest.mark.parametrize(
+    "modes",
+    [
+        np.zeros((3, 5), bool),
+        np.ones((4, 2), bool),
+        np.random.default_rng(0).random((37, 41)) < 0.8,
+        np.random.default_rng(1).random((1, 8188)) < 0.5,
+        np.eye(6, dtype=bool),
+    ],
+)
+def test_block_modes_round_trip(modes) -> None:
+    data = encode_modes(modes)
+    np.testing.assert_array_equal(decode_modes(data, *modes.shape), modes)
+    if modes.all() or not modes.any():
+        assert len(data) == 1
+
+
+def test_a_mostly_predicted_map_costs_little() -> None:
+    modes = np.ones((64, 96), bool)
+    modes[10:14, 20:60] = False  # a line of text
+    assert len(encode_modes(modes)) < 64 * 96 / 8 / 10
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), [(b"", "empty"), (b"\x07", "kind 7"), (b"\x02\x00\x01", "shorter"), (b"\x02\x00\x00\x00\x00\x00", "truncated")]
+)
+def test_damaged_block_modes_say_what_is_wrong(data, message) -> None:
+    with pytest.raises(BlockModeError, match=message):
+        decode_modes(data, 40, 40)
+
+
+@pytest.mark.parametrize(("blocks_y", "blocks_x", "tile"), [(5, 7, 0), (5, 7, 2), (9, 20, 4), (1, 300, 64), (3, 1, 1)])
+def test_tile_fronts_visit_every_block_once_after_its_neighbours_in_its_tile(blocks_y, blocks_x, tile) -> None:
+    done = np.full((blocks_y, blocks_x), -1)
+    th, tw = (blocks_y, blocks_x) if tile == 0 else (tile, tile)
+    for t, front in enumerate(tile_fronts(blocks_y, blocks_x, tile)):
+        for y, x, avail in zip(front.by, front.bx, front.available, strict=True):
+            assert done[y, x] == -1
+            for i, (dy, dx) in enumerate(((-1, -1), (-1, 0), (-1, 1), (0, -1))):
+                ny, nx = y + dy, x + dx
+                inside = 0 <= ny < blocks_y and 0 <= nx < blocks_x and ny // th == y // th and nx // tw == x // tw
+                assert avail[i] == inside
+                if inside:
+                    assert 0 <= done[ny, nx] < t
+            done[y, x] = t
+    assert (done >= 0).all()
+
+
+def test_one_tile_is_the_plain_wavefront_order() -> None:
+    fronts = tile_fronts(6, 9, 0)
+    for front, (by, bx) in zip(fronts, wavefronts(6, 9), strict=True):
+        assert sorted(zip(front.by.tolist(), front.bx.tolist())) == sorted(zip(by.tolist(), bx.tolist()))
+
+
+def test_tiles_make_a_thin_image_a_few_wide_fronts() -> None:
+    assert len(tile_fronts(1, 8125, 0)) == 8125
+    fronts = tile_fronts(1, 8125, 64)
+    assert len(fronts) == 64
+    assert len(fronts[0].by) == 127
