@@ -1,8 +1,8 @@
-"""Search quantisation tables for PSNR on training images (never on Kodak, LIVE1 or Classic5).
+"""Search quantisation tables for PSNR or MS-SSIM on training images (never on Kodak, LIVE1 or Classic5).
 
-    python -m export.studies.tune_tables --images 24 --json results/studies/tables_search.json
-    python -m export.studies.tune_tables --alpha-y 0.15 0.2 0.3 --alpha-c 0.05 0.1 --rho 0.5 0.65 0.8 \
-        --json results/studies/tables_search_refined.json
+    python -m export.studies.tune_tables --metric psnr --json results/studies/tables_search_v2_psnr.json
+    python -m export.studies.tune_tables --metric ms_ssim --alpha-y 0.3 0.5 0.8 --alpha-c 0.2 0.4 0.8 \
+        --rho 0.8 1.0 1.3 --json results/studies/tables_search_v2_ms_ssim.json
 
 JPEG's Annex K tables are psychovisual: coarse at high frequencies, and the
 chroma table far coarser than luma. For PSNR, which weighs every coefficient's
@@ -12,9 +12,10 @@ error alike, flatter tables spend bits better. The family searched is
     chroma(u, v) = 16 * rho * (1 + alpha_c * (u + v))
 
 scaled by the IJG quality rule (``jpeg.scaled_table``), and each candidate is
-scored by its BD-rate on PSNR-RGB (points up to 1 bpp) against Annex K, both
-through the codec's own plane path (4:2:0, optimised Huffman tables, no
-prediction, no deblocking).
+scored by its BD-rate on PSNR-RGB or on MS-SSIM (RGB mean, dB; points up to
+1 bpp) against Annex K, both through the codec's own version 2 plane path
+(4:2:0, rate-distortion quantiser, arithmetic coding, no prediction, no
+deblocking).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ import numpy as np
 
 from export.data.crops import list_images, load_rgb, split_holdout
 from export.evaluation.bdrate import bd_rate
+from export.evaluation.metrics import ms_ssim_rgb_db, psnr
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec
 from pillow_blockcnn.codec import jpeg
+from pillow_blockcnn.codec.closed_loop import code_plain
 from pillow_blockcnn.format.container import Header
 
 QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70)
@@ -42,26 +45,28 @@ def family(alpha_y: float, alpha_c: float, rho: float) -> tuple[np.ndarray, np.n
     return 16.0 * (1 + alpha_y * uv), 16.0 * rho * (1 + alpha_c * uv)
 
 
-def curve(images: list[np.ndarray], bases: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(bpp, PSNR-RGB) per quality over ``images``; ``bases=None`` means JPEG's Annex K tables."""
-    rates, psnrs = [], []
+def curve(
+    images: list[np.ndarray], bases: tuple[np.ndarray, np.ndarray] | None, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bpp, mean PSNR-RGB or MS-SSIM dB) per quality over ``images``; ``bases=None``: JPEG's Annex K."""
+    rates, scores = [], []
     for q in QUALITIES:
         bits = pixels = 0
-        sq = 0.0
+        per_image = []
         for img in images:
             header = Header(width=img.shape[1], height=img.shape[0], mode="RGB", quality=q)
             decoded = []
             for i, plane in enumerate(codec.to_planes(img, header)):
                 table = jpeg.quant_table(q, i > 0, tables="jpeg") if bases is None else jpeg.scaled_table(bases[i > 0], q)
-                payload = jpeg.encode_plane(plane, table)
-                bits += 8 * len(payload)
-                decoded.append(jpeg.decode_plane(payload, plane.shape[1], plane.shape[0], table))
+                coded = code_plain(plane, np.asarray(table).reshape(8, 8))
+                bits += 8 * len(jpeg.write_levels(coded.levels, table, "arithmetic", plane.shape))
+                decoded.append(coded.recon)
             out = codec.from_planes(decoded, header)
-            sq += float(((out.astype(np.float64) - img) ** 2).sum())
+            per_image.append(psnr(out, img) if metric == "psnr" else ms_ssim_rgb_db(out, img))
             pixels += img.shape[0] * img.shape[1]
         rates.append(bits / pixels)
-        psnrs.append(10 * np.log10(255.0**2 / (sq / (3 * pixels))))
-    return np.array(rates), np.array(psnrs)
+        scores.append(float(np.mean(per_image)))
+    return np.array(rates), np.array(scores)
 
 
 def _bd(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> float:
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--alpha-y", type=float, nargs="+", default=[0.05, 0.1, 0.15])
     parser.add_argument("--alpha-c", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
     parser.add_argument("--rho", type=float, nargs="+", default=[0.8, 1.0, 1.3, 1.7])
+    parser.add_argument("--metric", choices=["psnr", "ms_ssim"], default="psnr")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     train, _ = split_holdout(list_images(args.data), 24, 1234)  # the deblocker's held-out images stay unseen
@@ -86,22 +92,25 @@ def main(argv: list[str] | None = None) -> dict:
         img = load_rgb(path)
         images.append(np.ascontiguousarray(img[: img.shape[0] // 16 * 16, : img.shape[1] // 16 * 16]))
     start = time.perf_counter()
-    anchor = curve(images, None)
-    rows = []
+    anchor = curve(images, None, args.metric)
+    key = f"bd_rate_{args.metric}"
+    rows = [{"tables": "mse (shipped)", key: _bd(anchor, curve(images, family(0.15, 0.1, 0.65), args.metric))}]
+    print(rows[-1], flush=True)
     for alpha_y, alpha_c, rho in itertools.product(args.alpha_y, args.alpha_c, args.rho):
-        test = curve(images, family(alpha_y, alpha_c, rho))
-        rows.append({"alpha_y": alpha_y, "alpha_c": alpha_c, "rho": rho, "bd_rate_psnr_rgb": _bd(anchor, test)})
+        test = curve(images, family(alpha_y, alpha_c, rho), args.metric)
+        rows.append({"alpha_y": alpha_y, "alpha_c": alpha_c, "rho": rho, key: _bd(anchor, test)})
         print(rows[-1], flush=True)
-    best = min(rows, key=lambda r: r["bd_rate_psnr_rgb"])
+    best = min(rows, key=lambda r: r[key])
     return emit(
         {
             "date": time.strftime("%Y-%m-%d"),
             "machine": machine(),
             "images": [p.name for p in picked],
             "qualities": QUALITIES,
-            "anchor": "JPEG Annex K tables (IJG scaling), same codec path",
+            "anchor": "JPEG Annex K tables (IJG scaling), same codec path (format version 2, plain coding)",
+            "metric": args.metric,
             "best": best,
-            "rows": sorted(rows, key=lambda r: r["bd_rate_psnr_rgb"]),
+            "rows": sorted(rows, key=lambda r: r[key]),
             "wall_s": round(time.perf_counter() - start, 1),
         },
         args.json,

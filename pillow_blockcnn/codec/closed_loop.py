@@ -34,6 +34,8 @@ class CodedPlane:
     modes: np.ndarray  # [BY, BX] bool, True = predicted
     recon: np.ndarray  # [Hp, Wp] uint8
     sse: int
+    block_sse: np.ndarray | None = None  # [BY, BX], plain coding only: what the closed loop reuses
+    block_bits: np.ndarray | None = None
 
 
 def _as_blocks(plane: np.ndarray) -> np.ndarray:
@@ -84,7 +86,14 @@ def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: 
     lam = lagrangian(qtable) if lam is None else lam
     q = quantise_blocks(flat, 128, qtable, lam, rdo=rdo, dc_reference=reference)
     recon = _extend_frame(_from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK)))
-    return CodedPlane(q.levels.reshape(by, bx, BLOCK, BLOCK), np.zeros((by, bx), dtype=bool), recon, int(q.sse.sum()))
+    return CodedPlane(
+        q.levels.reshape(by, bx, BLOCK, BLOCK),
+        np.zeros((by, bx), dtype=bool),
+        recon,
+        int(q.sse.sum()),
+        q.sse.reshape(by, bx),
+        q.bits.reshape(by, bx),
+    )
 
 
 def _check_prediction(prediction: np.ndarray, n: int) -> np.ndarray:
@@ -105,9 +114,12 @@ def code_predicted(
     rdo: bool = True,
     force: bool = False,
     lam: float | None = None,
+    plain: CodedPlane | None = None,
 ) -> CodedPlane:
     """The closed loop: each front predicted from reconstructed pixels, each block predicted or plain
-    (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`."""
+    (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`.
+    ``plain``, this plane's :func:`code_plain` with the same table, saves quantising every block twice:
+    a plain block does not depend on the loop."""
     h, w = plane.shape
     blocks_y, blocks_x = h // BLOCK, w // BLOCK
     lam = lagrangian(qtable) if lam is None else lam
@@ -115,6 +127,7 @@ def code_predicted(
     levels = np.zeros((blocks_y, blocks_x, BLOCK, BLOCK), dtype=np.int64)
     modes = np.zeros((blocks_y, blocks_x), dtype=bool)
     recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
+    plain_blocks = _as_blocks(plain.recon) if plain is not None else None
     sse = 0
     for front in tile_fronts(blocks_y, blocks_x, tile):
         by, bx = front.by, front.bx
@@ -124,15 +137,25 @@ def code_predicted(
         # The scan codes a DC against the block before it in raster order: the left one, decoded already.
         reference = np.where(bx > 0, levels[by, np.maximum(bx - 1, 0), 0, 0], 0)
         predicted = quantise_blocks(target, prediction, qtable, lam, rdo=rdo, dc_reference=reference)
-        plain = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
-        use = np.ones(len(by), dtype=bool) if force else predicted.cost(lam) <= plain.cost(lam)
-        levels[by, bx] = np.where(use[:, None, None], predicted.levels, plain.levels)
+        if force:
+            use = np.ones(len(by), dtype=bool)
+            plain_levels, plain_decoded, plain_sse = predicted.levels, predicted.decoded, predicted.sse
+        elif plain is not None:
+            assert plain.block_sse is not None and plain.block_bits is not None
+            plain_levels, plain_sse = plain.levels[by, bx], plain.block_sse[by, bx]
+            plain_decoded = plain_blocks[by, bx]
+            use = predicted.cost(lam) <= plain_sse + lam * plain.block_bits[by, bx]
+        else:
+            alone = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
+            plain_levels, plain_decoded, plain_sse = alone.levels, alone.decoded, alone.sse
+            use = predicted.cost(lam) <= alone.cost(lam)
+        levels[by, bx] = np.where(use[:, None, None], predicted.levels, plain_levels)
         modes[by, bx] = use
-        residual = np.where(use[:, None, None], predicted.decoded, plain.decoded)
+        residual = np.where(use[:, None, None], predicted.decoded, plain_decoded)
         residual = _frame_edge_blocks(residual, by, bx, plane.shape)
         offset = np.where(use[:, None, None], prediction, np.uint8(128))
         rebuilt = _add_residual(offset, residual)
-        sse += int(np.where(use, predicted.sse, plain.sse).sum())
+        sse += int(np.where(use, predicted.sse, plain_sse).sum())
         for i in range(len(by)):
             y, x = BLOCK * (by[i] + 1), BLOCK * (bx[i] + 1)
             recon[y : y + BLOCK, x : x + BLOCK] = rebuilt[i]

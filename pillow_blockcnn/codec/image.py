@@ -105,10 +105,13 @@ def _code_plane(
     def choice(coded: CodedPlane) -> _Choice:
         return _Choice(_payload(coded, used, dc_step, header.coding), coded.recon, bool(coded.modes.any()), coded.sse)
 
-    plain = None if force and predictor is not None else choice(code_plain(plane, table, rdo=rdo, lam=lam))
+    plain_coded = code_plain(plane, table, rdo=rdo, lam=lam)
+    plain = None if force and predictor is not None else choice(plain_coded)
     predicted = None
     if predictor is not None:
-        coded = code_predicted(plane, table, predictor, index, header.tile, rdo=rdo, force=force, lam=lam)
+        coded = code_predicted(
+            plane, table, predictor, index, header.tile, rdo=rdo, force=force, lam=lam, plain=plain_coded
+        )
         if coded.modes.any():
             predicted = choice(coded)
     return plain, predicted

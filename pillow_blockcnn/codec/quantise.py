@@ -148,11 +148,13 @@ def quantise_blocks(
         levels = np.rint(coeffs)
     levels = levels.astype(np.int64)
 
-    def decode(lv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        residual = reconstruct(lv, qtable)
-        return residual, _sse(np.clip(offset + residual.astype(np.int64) - 128, 0, 255), target)
+    def decode(lv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        outputs = islow_idct(lv * qtable)
+        residual = range_limit(outputs)
+        inside = ((outputs >= IDCT_RANGE[0]) & (outputs <= IDCT_RANGE[1])).all(axis=(1, 2))
+        return residual, _sse(np.clip(offset + residual.astype(np.int64) - 128, 0, 255), target), inside
 
-    decoded, sse = decode(levels)
+    decoded, sse, inside = decode(levels)
     bits = block_bits(levels, dc_reference)
     if rdo:
         candidates = []
@@ -165,13 +167,13 @@ def quantise_blocks(
         dc_only[:, 0, 0] = levels[:, 0, 0]
         candidates.append(dc_only)
         for alt in candidates:
-            alt_decoded, alt_sse = decode(alt)
+            alt_decoded, alt_sse, alt_inside = decode(alt)
             alt_bits = block_bits(alt, dc_reference)
-            better = alt_sse + lam * alt_bits < sse + lam * bits
+            better = (alt_sse + lam * alt_bits < sse + lam * bits) & alt_inside
             if better.any():
                 levels[better], decoded[better] = alt[better], alt_decoded[better]
-                sse[better], bits[better] = alt_sse[better], alt_bits[better]
-    bad = ~_in_range(levels, qtable)
+                sse[better], bits[better], inside[better] = alt_sse[better], alt_bits[better], True
+    bad = ~inside
     if bad.any():  # only contrived residuals get here: fall back to the plain rounding, AC halved until it fits
         fixed = np.rint(coeffs[bad]).astype(np.int64)
         while not _in_range(fixed, qtable).all():

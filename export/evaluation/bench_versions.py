@@ -1,0 +1,94 @@
+"""Encode and decode time of this checkout against an older one, interleaved in one run on one machine.
+
+    git worktree add /tmp/bcnn-7bfee33 7bfee33
+    python -m export.evaluation.bench_versions --old /tmp/bcnn-7bfee33 --json results/speed/versions_7bfee33.json
+
+Speed targets are ratios (machines here differ by 2x between days), so both versions run here, in fresh
+processes that alternate (old, new, old, new, ...), each timing its fastest of ``--reps`` in-process
+repetitions of: the default save at ``--quality``, and ``Image.open(...).load()`` with and without
+deblocking. The image is a centre crop of the first training image at least ``--size`` large
+(``../shared/data/train``), so no benchmark image is involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from export.evaluation.report import emit, machine
+
+_STEP = r"""
+import io, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from PIL import Image
+import pillow_blockcnn
+Image.MAX_IMAGE_PIXELS = None
+src, quality, reps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+im = Image.open(src); im.load()
+def best(fn):
+    t = float("inf")
+    for _ in range(reps):
+        s = time.perf_counter(); out = fn(); t = min(t, time.perf_counter() - s)
+    return t, out
+def save():
+    b = io.BytesIO(); im.save(b, "BCNN", quality=quality); return b.getvalue()
+encode_s, data = best(save)
+def load(deblock):
+    pillow_blockcnn.options.update(deblock=deblock) if hasattr(pillow_blockcnn.options, "update") else None
+    with Image.open(io.BytesIO(data)) as x:
+        x.load()
+decode_s, _ = best(lambda: load(True))
+decode_nodeblock_s, _ = best(lambda: load(False))
+print(json.dumps({"encode_s": encode_s, "decode_s": decode_s, "decode_no_deblock_s": decode_nodeblock_s,
+                  "bytes": len(data), "version": pillow_blockcnn.__version__, "path": pillow_blockcnn.__file__}))
+"""
+
+
+def _image(root: Path, size: tuple[int, int]) -> np.ndarray:
+    for path in sorted(root.glob("*.png")):
+        with Image.open(path) as im:
+            if im.height >= size[0] and im.width >= size[1]:
+                rgb = np.asarray(im.convert("RGB"))
+                y, x = (rgb.shape[0] - size[0]) // 2, (rgb.shape[1] - size[1]) // 2
+                return rgb[y : y + size[0], x : x + size[1]]
+    msg = f"no training image of at least {size[1]}x{size[0]} in {root}"
+    raise SystemExit(msg)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old", type=Path, required=True, help="a checkout (git worktree) of the older version")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/train"))
+    parser.add_argument("--size", type=int, nargs=2, default=[512, 768], metavar=("H", "W"))
+    parser.add_argument("--quality", type=int, default=30)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    new = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "image.png"
+        Image.fromarray(_image(args.data, tuple(args.size))).save(src)
+        runs: dict[str, list[dict]] = {"old": [], "new": []}
+        for _ in range(args.rounds):
+            for name, root in (("old", args.old.resolve()), ("new", new)):
+                out = subprocess.run(
+                    [sys.executable, "-c", _STEP, str(root), str(src), str(args.quality), str(args.reps)],
+                    capture_output=True, text=True, check=True, cwd=root,
+                )
+                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = {name: {k: min(r[k] for r in rs) for k in ("encode_s", "decode_s", "decode_no_deblock_s")} | {"bytes": rs[0]["bytes"]} for name, rs in runs.items()}
+    ratios = {f"{k}_new_over_old": best["new"][k] / best["old"][k] for k in ("encode_s", "decode_s", "decode_no_deblock_s")}
+    return emit({"machine": machine(), "old": str(args.old), "image": f"{args.data} centre crop {args.size[1]}x{args.size[0]}",
+                 "quality": args.quality, "best": best, "ratios": ratios, "runs": runs}, args.json)
+
+
+if __name__ == "__main__":
+    main()
