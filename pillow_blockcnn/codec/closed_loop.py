@@ -127,7 +127,11 @@ def code_predicted(
     levels = np.zeros((blocks_y, blocks_x, BLOCK, BLOCK), dtype=np.int64)
     modes = np.zeros((blocks_y, blocks_x), dtype=bool)
     recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
-    plain_blocks = _as_blocks(plain.recon) if plain is not None else None
+    if plain is not None:
+        if plain.block_sse is None or plain.block_bits is None:
+            msg = "plain= takes the CodedPlane that code_plain() returns (it carries per-block error and bits)"
+            raise ValueError(msg)
+        plain_blocks, plain_block_sse, plain_block_bits = _as_blocks(plain.recon), plain.block_sse, plain.block_bits
     sse = 0
     for front in tile_fronts(blocks_y, blocks_x, tile):
         by, bx = front.by, front.bx
@@ -141,10 +145,9 @@ def code_predicted(
             use = np.ones(len(by), dtype=bool)
             plain_levels, plain_decoded, plain_sse = predicted.levels, predicted.decoded, predicted.sse
         elif plain is not None:
-            assert plain.block_sse is not None and plain.block_bits is not None
-            plain_levels, plain_sse = plain.levels[by, bx], plain.block_sse[by, bx]
+            plain_levels, plain_sse = plain.levels[by, bx], plain_block_sse[by, bx]
             plain_decoded = plain_blocks[by, bx]
-            use = predicted.cost(lam) <= plain_sse + lam * plain.block_bits[by, bx]
+            use = predicted.cost(lam) <= plain_sse + lam * plain_block_bits[by, bx]
         else:
             alone = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
             plain_levels, plain_decoded, plain_sse = alone.levels, alone.decoded, alone.sse
