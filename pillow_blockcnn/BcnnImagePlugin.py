@@ -158,7 +158,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     quality = limits.quality_setting(info.get("quality", limits.DEFAULT_QUALITY))
     subsampling = limits.subsampling_code(info.get("subsampling", limits.DEFAULT_SUBSAMPLING))
-    tables = limits.tables_setting(info.get("tables", limits.DEFAULT_TABLES))
+    tables = limits.tune_setting(info.get("tune"), info.get("tables"))
     coding = limits.coding_setting(info.get("coding", limits.DEFAULT_CODING))
     tile = limits.tile_setting(info.get("tile", limits.DEFAULT_TILE_BLOCKS))
     icc = _metadata_bytes("icc_profile", info.get("icc_profile", im.info.get("icc_profile")))

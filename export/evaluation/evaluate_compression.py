@@ -122,6 +122,8 @@ CODECS: dict[str, Codec] = {
         _bcnn("bcnn-deblock-mse", predict=False, deblock=True, tables="mse"),
         _bcnn("bcnn-predict-mse", predict=True, deblock=False, tables="mse"),
         _bcnn("bcnn-predict-deblock-mse", predict=True, deblock=True, tables="mse"),
+        _bcnn("bcnn-plain-ssim", predict=False, deblock=False, tables="ssim"),
+        _bcnn("bcnn-predict-deblock-ssim", predict=True, deblock=True, tables="ssim"),
         Codec(
             "jpeg",
             "Pillow JPEG (libjpeg-turbo) 4:2:0, optimize=True",

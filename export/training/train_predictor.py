@@ -4,7 +4,7 @@
 
 Each step draws crops from ``train/`` (the same held-out split as the
 deblocker), codes their planes (Y, and Cb/Cr subsampled 4:2:0, or gray) with
-the package's own JPEG plane coding at a random quality, and asks the network
+the package's own plain plane coding (format version 2) at a random quality, and asks the network
 for every block given its four decoded causal neighbours (the package's
 ``gather_contexts``: identical masking to the codec).
 
@@ -38,6 +38,8 @@ from export.training.schedule import lr_at
 from pillow_blockcnn import codec
 from pillow_blockcnn.codec import colour, jpeg
 from pillow_blockcnn.codec.blocks import BLOCK, gather_contexts
+from pillow_blockcnn.codec.closed_loop import code_plain
+from pillow_blockcnn.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[2]
 RATE_PER_DB = 1.25
@@ -53,7 +55,7 @@ def dct_matrix() -> torch.Tensor:
 def plane_samples(plane: np.ndarray, quality: int, chroma: bool, tables: str = "jpeg") -> dict[str, np.ndarray]:
     """Contexts, availability, targets and quantisation steps for every block of one plane."""
     qtable = jpeg.quant_table(quality, chroma, tables)
-    recon = jpeg.roundtrip_plane(plane, qtable)
+    recon = code_plain(plane, np.asarray(qtable).reshape(8, 8)).recon  # what plain coding decodes to
     bordered = np.zeros((recon.shape[0] + 2 * BLOCK, recon.shape[1] + 2 * BLOCK), dtype=np.uint8)
     bordered[BLOCK:-BLOCK, BLOCK:-BLOCK] = recon
     by, bx = np.meshgrid(np.arange(plane.shape[0] // BLOCK), np.arange(plane.shape[1] // BLOCK), indexing="ij")
@@ -136,10 +138,6 @@ class TorchPredictor:
         return np.clip(np.rint(out.numpy()), 0, 255).astype(np.uint8)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
-
-
 def validate(
     model: BlockPredictorNet, images: list[np.ndarray], qualities: list[int], table_sets: list[str]
 ) -> dict[str, Any]:
@@ -155,7 +153,9 @@ def validate(
         plain_psnr, pred_psnr = [], []
         for img in images:
             plain = codec.encode(img, "RGB", q, tables=tables, reconstruct=True)
-            pred = codec.encode(img, "RGB", q, tables=tables, predictor=TorchPredictor(model, q), reconstruct=True)
+            pred = codec.encode(
+                img, "RGB", q, tables=tables, predictor=TorchPredictor(model, q), reconstruct=True, force_prediction=True
+            )
             plain_bytes += sum(len(p) for p in plain.container.planes)
             pred_bytes += sum(len(p) for p in pred.container.planes)
             plain_psnr.append(psnr(plain.reconstruction, img))

@@ -23,7 +23,7 @@ from PIL import Image
 
 from pillow_blockcnn import runtime
 from pillow_blockcnn._version import __version__
-from pillow_blockcnn.format.limits import SUBSAMPLING_NAMES
+from pillow_blockcnn.format.limits import CODINGS, DEFAULT_CODING, DEFAULT_TABLES, SUBSAMPLING_NAMES, TABLE_SETS
 from pillow_blockcnn.runtime.machine import usable_cores
 
 from . import bench
@@ -207,10 +207,17 @@ Examples:
 )
 @click.option(
     "--tables",
-    type=click.Choice(["mse", "jpeg"]),
-    default="mse",
+    type=click.Choice(list(TABLE_SETS)),
+    default=DEFAULT_TABLES,
     show_default=True,
-    help="Quantisation tables: the set tuned for PSNR (fewer bits for the same PSNR), or JPEG's.",
+    help="Quantisation tables: 'mse' tuned for PSNR, 'ssim' tuned for MS-SSIM (what eyes prefer), or JPEG's.",
+)
+@click.option(
+    "--coding",
+    type=click.Choice(list(CODINGS)),
+    default=DEFAULT_CODING,
+    show_default=True,
+    help="Entropy coder of the residual: JPEG's arithmetic coder (smaller) or Huffman.",
 )
 @click.option("--no-predict", is_flag=True, help="Do not use the learned block predictor (plain JPEG-like coding).")
 @click.option("--no-deblock", is_flag=True, help="Do not ask decoders to deblock these files.")
@@ -226,6 +233,7 @@ def encode(
     quality: int,
     subsampling: str,
     tables: str,
+    coding: str,
     no_predict: bool,
     no_deblock: bool,
     keep_metadata: bool,
@@ -240,6 +248,7 @@ def encode(
         quality=quality,
         subsampling=subsampling,
         tables=tables,
+        coding=coding,
         predict=False if no_predict else None,
         deblock=False if no_deblock else None,
         keep_metadata=keep_metadata,

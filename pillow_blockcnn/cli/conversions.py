@@ -16,7 +16,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 import pillow_blockcnn
 from pillow_blockcnn.format import SIGNATURE
-from pillow_blockcnn.format.limits import DEFAULT_QUALITY, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, SUBSAMPLING_NAMES
+from pillow_blockcnn.format.limits import (
+    DEFAULT_CODING,
+    DEFAULT_QUALITY,
+    DEFAULT_SUBSAMPLING,
+    DEFAULT_TABLES,
+    SUBSAMPLING_NAMES,
+)
 
 from .inputs import BCNN_EXTENSIONS, JPEG_EXTENSIONS, output_format, readable_extensions, target_format
 
@@ -70,6 +76,7 @@ class EncodeOptions:
     quality: int = DEFAULT_QUALITY
     subsampling: str = SUBSAMPLING_NAMES[DEFAULT_SUBSAMPLING]
     tables: str = DEFAULT_TABLES
+    coding: str = DEFAULT_CODING
     predict: bool | None = None
     deblock: bool | None = None
     keep_metadata: bool = False
@@ -107,6 +114,7 @@ class EncodeOptions:
                 quality=self.quality,
                 subsampling=self.subsampling,
                 tables=self.tables,
+                coding=self.coding,
                 predict=self.predict,
                 deblock=self.deblock,
                 icc_profile=icc,

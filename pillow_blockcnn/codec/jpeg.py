@@ -69,10 +69,20 @@ _CHROMA = np.array(
 # grows gently with the frequency u + v, and chroma finer than JPEG's. Indexed by u + v (0..14).
 _MSE_LUMA_BY_FREQUENCY = [16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50]
 _MSE_CHROMA_BY_FREQUENCY = [10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+# Tables tuned for MS-SSIM (RGB mean, dB) on training images with the version 2 coder: luma steeper than the
+# PSNR set, chroma as fine at DC but rising faster (round(16 (1 + 0.5 n)), round(10.4 (1 + 0.3 n)); the best of
+# python -m export.studies.tune_tables --metric ms_ssim, results/studies/tables_search_v2_ms_ssim*.json).
+_SSIM_LUMA_BY_FREQUENCY = [16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]
+_SSIM_CHROMA_BY_FREQUENCY = [10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48, 51, 54]
 _FREQUENCY = np.add.outer(np.arange(8), np.arange(8)).ravel()
-_MSE_LUMA = np.array(_MSE_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY]
-_MSE_CHROMA = np.array(_MSE_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY]
-_BASES = {("jpeg", False): _LUMA, ("jpeg", True): _CHROMA, ("mse", False): _MSE_LUMA, ("mse", True): _MSE_CHROMA}
+_BASES = {
+    ("jpeg", False): _LUMA,
+    ("jpeg", True): _CHROMA,
+    ("mse", False): np.array(_MSE_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+    ("mse", True): np.array(_MSE_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+    ("ssim", False): np.array(_SSIM_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+    ("ssim", True): np.array(_SSIM_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+}
 
 # Position in natural order of the k-th coefficient in zig-zag order (T.81 Figure A.6).
 _ZIGZAG = np.array(
@@ -112,7 +122,8 @@ def _ijg_scale(quality: int) -> int:
 def quant_table(quality: int, chroma: bool, tables: str) -> list[int]:
     """The table for ``quality``: a base set scaled as libjpeg's ``jpeg_set_quality`` does (baseline clamping).
 
-    ``tables="jpeg"`` gives exactly libjpeg's tables; ``"mse"`` the PSNR-tuned set. Natural order.
+    ``tables="jpeg"`` gives exactly libjpeg's tables; ``"mse"`` the PSNR-tuned set, ``"ssim"`` the MS-SSIM-tuned
+    set. Natural order.
     """
     base = _BASES[(tables, chroma)]
     return np.clip((base * _ijg_scale(quality) + 50) // 100, 1, 255).tolist()

@@ -19,6 +19,7 @@ __all__ = [
     "SUBSAMPLING_CODES",
     "SUBSAMPLING_NAMES",
     "TABLE_SETS",
+    "TUNES",
     "QUALITY_RANGE",
     "check_quality",
     "check_size",
@@ -27,6 +28,7 @@ __all__ = [
     "size_error",
     "subsampling_code",
     "tables_setting",
+    "tune_setting",
     "tile_setting",
 ]
 
@@ -42,8 +44,11 @@ SUBSAMPLING_NAMES: dict[int, str] = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 SUBSAMPLING_CODES: dict[str, int] = {name: code for code, name in SUBSAMPLING_NAMES.items()}
 #: Header code of the default chroma subsampling (4:2:0, as Pillow's JPEG).
 DEFAULT_SUBSAMPLING = 2
-#: Quantisation table sets: JPEG's Annex K tables, or the flatter ones tuned for PSNR (docs/FORMAT.md 4.1).
-TABLE_SETS = ("jpeg", "mse")
+#: Quantisation table sets (docs/FORMAT.md 4.1; the header stores the index): JPEG's Annex K tables, the flat
+#: ones tuned for PSNR, and the steeper ones tuned for MS-SSIM.
+TABLE_SETS = ("jpeg", "mse", "ssim")
+#: ``tune=`` names -> the table set tuned for that metric.
+TUNES: dict[str, str] = {"psnr": "mse", "ssim": "ssim"}
 #: Entropy coders of the residual planes: JPEG's arithmetic coder (T.81 Annex D) or optimised Huffman tables.
 CODINGS = ("arithmetic", "huffman")
 #: The coder of a save without ``coding=``: arithmetic, 5-10% smaller, decoded by Pillow's wheels.
@@ -89,9 +94,26 @@ def subsampling_code(value: object) -> int:
 def tables_setting(value: object) -> str:
     """A user's ``tables`` checked against :data:`TABLE_SETS`."""
     if not isinstance(value, str) or value not in TABLE_SETS:
-        msg = f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default) or 'jpeg' (libjpeg's)"
+        msg = (
+            f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default), 'ssim' (tuned for MS-SSIM) "
+            "or 'jpeg' (libjpeg's)"
+        )
         raise ValueError(msg)
     return value
+
+
+def tune_setting(tune: object, tables: object) -> str:
+    """The table set for a save's ``tune`` (``"psnr"`` or ``"ssim"``) and ``tables`` options; ``None`` for
+    either means not given. Both given must agree."""
+    if tune is None:
+        return tables_setting(DEFAULT_TABLES if tables is None else tables)
+    if not isinstance(tune, str) or tune not in TUNES:
+        msg = f"Invalid tune {tune!r}: use 'psnr' (the default) or 'ssim' (what MS-SSIM and eyes prefer)"
+        raise ValueError(msg)
+    if tables is not None and tables_setting(tables) != TUNES[tune]:
+        msg = f"tune={tune!r} means tables={TUNES[tune]!r}, but tables={tables!r} was given: pass one of them"
+        raise ValueError(msg)
+    return TUNES[tune]
 
 
 def coding_setting(value: object) -> str:

@@ -20,6 +20,8 @@ LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 
 CHROMA = [17, 18, 24, 47] + [99] * 4 + [18, 21, 26, 66] + [99] * 4 + [24, 26, 56] + [99] * 5 + [47, 66] + [99] * 38
 MSE_LUMA = [[16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50][u + v] for u in range(8) for v in range(8)]
 MSE_CHROMA = [[10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25][u + v] for u in range(8) for v in range(8)]
+SSIM_LUMA = [[16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128][u + v] for u in range(8) for v in range(8)]
+SSIM_CHROMA = [[10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48, 51, 54][u + v] for u in range(8) for v in range(8)]
 ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]  # fmt: skip
 
 
@@ -38,7 +40,7 @@ def spec_decode(data: bytes) -> np.ndarray:
     version, w, h, mode, flags, quality, sub, tables, coding, tile, _ = struct.unpack_from(">BIIBBBBBBBB", head)
     assert version == 2
     assert flags & 1 == 0
-    luma, chroma = (MSE_LUMA, MSE_CHROMA) if tables == 1 else (LUMA, CHROMA)
+    luma, chroma = [(LUMA, CHROMA), (MSE_LUMA, MSE_CHROMA), (SSIM_LUMA, SSIM_CHROMA)][tables]
     s = 5000 // quality if quality < 50 else 200 - 2 * quality
     planes = []
     for i, (_, p) in enumerate(c for c in chunks if c[0] == b"PLAN"):
@@ -101,7 +103,9 @@ def spec_decode(data: bytes) -> np.ndarray:
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 @pytest.mark.parametrize("size", [(61, 43), (16, 16), (3, 5)])
-@pytest.mark.parametrize(("tables", "coding"), [("jpeg", "huffman"), ("mse", "arithmetic"), ("jpeg", "arithmetic")])
+@pytest.mark.parametrize(
+    ("tables", "coding"), [("jpeg", "huffman"), ("mse", "arithmetic"), ("jpeg", "arithmetic"), ("ssim", "arithmetic")]
+)
 def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size, tables, coding) -> None:
     src = small.convert(mode).resize(size)
     data = save_bytes(

@@ -105,3 +105,25 @@ def test_open_bcnn_refuses_other_formats(small) -> None:
     small.save(out, "PNG")
     with pytest.raises(Image.UnidentifiedImageError):
         pillow_blockcnn.open_bcnn(io.BytesIO(out.getvalue()))
+
+
+def test_tune_picks_the_table_set_for_its_metric(small) -> None:
+    with _open(save_bytes(small, quality=40, tune="ssim", deblock=False)) as im:
+        assert im.info["tables"] == "ssim"
+    with _open(save_bytes(small, quality=40, tune="psnr", deblock=False)) as im:
+        assert im.info["tables"] == "mse"
+    with _open(save_bytes(small, quality=40, tune="ssim", tables="ssim", deblock=False)) as im:
+        assert im.info["tables"] == "ssim"
+    with pytest.raises(ValueError, match="pass one of them"):
+        save_bytes(small, tune="ssim", tables="jpeg")
+    with pytest.raises(ValueError, match="Invalid tune"):
+        save_bytes(small, tune="looks")
+
+
+@pytest.mark.parametrize("coding", ["arithmetic", "huffman"])
+def test_coding_is_a_save_option_and_both_decode(small, coding) -> None:
+    with _open(save_bytes(small, quality=40, coding=coding, deblock=False)) as im:
+        assert im.info["coding"] == coding
+        assert im.size == small.size
+    with pytest.raises(ValueError, match="Invalid coding"):
+        save_bytes(small, coding="zip")
