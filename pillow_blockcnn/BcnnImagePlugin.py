@@ -42,6 +42,9 @@ class BcnnImageFile(ImageFile.ImageFile):
     format_description = "BlockCNN learned image"
 
     _decoded = False
+    #: Set by :meth:`draft`: decode reduced by this factor (1, 2, 4, 8), and the Y plane alone for mode L.
+    _draft_scale = 1
+    _draft_luma = False
     #: Deblock on load: None follows ``options.DEBLOCK``; :func:`pillow_blockcnn.open_bcnn` sets it per image.
     deblock: bool | None = None
 
@@ -85,7 +88,14 @@ class BcnnImageFile(ImageFile.ImageFile):
             return Image.Image.load(self)
         if not self._decoded and self.fp is not None:
             parsed = self._read_container(ImageFile.LOAD_TRUNCATED_IMAGES)
-            decoded = pipeline.decode_pixels(parsed, deblock=options.DEBLOCK if self.deblock is None else self.deblock)
+            deblock = options.DEBLOCK if self.deblock is None else self.deblock
+            # A reduced draft skips the post-filter: a 2x-8x reduction averages away what it would restore.
+            decoded = pipeline.decode_pixels(
+                parsed, deblock=deblock and self._draft_scale == 1, luma_only=self._draft_luma
+            )
+            if self._draft_scale > 1:
+                reduced = Image.fromarray(decoded.pixels).reduce(self._draft_scale)
+                decoded = pipeline.Decoded(np.asarray(reduced), decoded.deblocked_with)
             self._decoded = True
             if decoded.deblocked_with is not None:
                 self.info["deblocked_with"] = decoded.deblocked_with
@@ -94,6 +104,31 @@ class BcnnImageFile(ImageFile.ImageFile):
             self.fp = BytesIO(decoded.pixels.tobytes())
             self.tile = [ImageFile._Tile("raw", (0, 0, *self.size), 0, self.mode)]
         return super().load()
+
+    def draft(self, mode: str | None, size: tuple[int, int] | None) -> tuple[str, tuple[int, int, float, float]] | None:
+        """Decode smaller or in gray, as Pillow's JPEG plugin does (``Image.thumbnail`` calls this).
+
+        ``size``: decode reduced by the largest of 8, 4, 2 that keeps both sides at least ``size`` (box
+        averaging of the decode, without the deblocking post-filter, which a reduction averages away).
+        ``mode="L"`` on an RGB file decodes only the luma plane. Returns ``(mode, box)`` like JPEG's draft,
+        or None when nothing changed or the image is already loaded."""
+        if self._decoded or self._draft_scale != 1 or self._draft_luma:
+            return None
+        changed = False
+        if mode == "L" and self.mode == "RGB":
+            self._mode, self._draft_luma, changed = "L", True, True
+        scale = 1
+        if size:
+            ratio = min(self.size[0] // max(size[0], 1), self.size[1] // max(size[1], 1))
+            scale = next(s for s in (8, 4, 2, 1) if ratio >= s)
+        original = self.size
+        if scale > 1:
+            self._draft_scale, changed = scale, True
+            self._size = (-(-original[0] // scale), -(-original[1] // scale))
+        if not changed:
+            return None
+        self.tile = [ImageFile._Tile("raw", (0, 0, *self.size), 0, self.mode)]
+        return self.mode, (0, 0, original[0] / scale, original[1] / scale)
 
     def load_seek(self, pos: int) -> None:
         # Present so that ImageFile.Parser buffers the whole stream and reopens it.

@@ -117,14 +117,15 @@ class Decoded:
     deblocked_with: str | None = None
 
 
-def decode_pixels(parsed: Container, *, deblock: bool = True) -> Decoded:
+def decode_pixels(parsed: Container, *, deblock: bool = True, luma_only: bool = False) -> Decoded:
     """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it, with the recommended
-    model or, when this installation lacks it, with its current deblocker (:func:`runtime.deblocker_for`)."""
+    model or, when this installation lacks it, with its current deblocker (:func:`runtime.deblocker_for`).
+    ``luma_only``: the Y plane alone, not deblocked (a grayscale draft)."""
     header = parsed.header
     predict_ids, deblock_id = resolve_models(header)
     predictor = _predictor(predict_ids, header.quality) if header.predicted else None
-    pixels = codec.decode(parsed, predictor)
-    if deblock_id is None or not deblock:
+    pixels = codec.decode(parsed, predictor, luma_only=luma_only)
+    if deblock_id is None or not deblock or luma_only:
         return Decoded(pixels)
     model = runtime.deblocker_for(deblock_id)
     return Decoded(runtime.deblock_array(pixels, header.quality, model.id), model.id)

@@ -238,11 +238,13 @@ def _decode_residual(container: Container, index: int, height: int, width: int) 
     return np.full((height, width), 128, dtype=np.uint8), np.zeros(blocks, dtype=bool)
 
 
-def decode(container: Container, predictor: BlockPredictor | None = None) -> np.ndarray:
+def decode(container: Container, predictor: BlockPredictor | None = None, *, luma_only: bool = False) -> np.ndarray:
     """Pixels of ``container`` before any deblocking, shaped as :func:`encode` takes them.
 
     A predicted file needs the ``predictor`` it was coded with; the caller
     (the pipeline, through the runtime's model registry) resolves it from ``header.models``.
+    ``luma_only=True`` decodes the Y (or gray) plane alone and returns it ``(H, W)``: a grayscale draft
+    costs a third of a colour decode, as JPEG's ``draft("L", ...)`` does.
     """
     header = container.header
     check_size(header.width, header.height, BcnnFormatError)
@@ -250,11 +252,13 @@ def decode(container: Container, predictor: BlockPredictor | None = None) -> np.
         msg = "this file is predicted: decode() needs the predictor named in its header"
         raise ValueError(msg)
     planes = []
-    for index, (h, w) in enumerate(plane_shapes(header)):
+    for index, (h, w) in enumerate(plane_shapes(header)[:1] if luma_only else plane_shapes(header)):
         residual, modes = _decode_residual(container, index, h, w)
         if modes.any() and predictor is not None:
             residual = decode_predicted(residual, modes, predictor, index, header.tile)
         planes.append(residual)
+    if luma_only:
+        return np.ascontiguousarray(planes[0][: header.height, : header.width])
     pixels = from_planes(planes, header)
     if header.mode == "RGBA":
         alpha = decode_alpha(container.alpha, header.height, header.width, container.truncated)

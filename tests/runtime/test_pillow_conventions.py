@@ -127,3 +127,35 @@ def test_coding_is_a_save_option_and_both_decode(small, coding) -> None:
         assert im.size == small.size
     with pytest.raises(ValueError, match="Invalid coding"):
         save_bytes(small, coding="zip")
+
+
+def test_draft_reduces_like_pillows_jpeg_and_thumbnail_uses_it(sample) -> None:
+    data = save_bytes(sample, quality=40)
+    full = np.asarray(_open(data).convert("RGB")).astype(np.float64)
+    with _open(data) as im:
+        assert im.draft(None, (100, 80)) == ("RGB", (0, 0, sample.width / 4, sample.height / 4))
+        assert im.size == (-(-sample.width // 4), -(-sample.height // 4))
+        assert im.draft(None, (50, 40)) is None  # a second call changes nothing, as for JPEG
+        small = np.asarray(im).astype(np.float64)
+    reference = np.asarray(Image.fromarray(full.astype(np.uint8)).reduce(4)).astype(np.float64)
+    assert 10 * np.log10(255**2 / np.mean((small - reference) ** 2)) > 35  # the same picture, undeblocked
+    with _open(data) as im:
+        im.thumbnail((128, 128))
+        assert max(im.size) == 128
+    with _open(data) as im:
+        assert im.draft(None, (sample.width, sample.height)) is None  # no reduction possible
+        im.load()
+        assert im.draft(None, (10, 10)) is None  # already loaded
+
+
+def test_draft_to_gray_decodes_the_luma_plane_only(sample) -> None:
+    data = save_bytes(sample, quality=40, deblock=False)
+    with _open(data) as im:
+        assert im.draft("L", None) == ("L", (0, 0, sample.width, sample.height))
+        gray = np.asarray(im)
+        assert im.mode == "L"
+    rgb = np.asarray(_open(data)).astype(np.int64)
+    y = (19595 * rgb[..., 0] + 38470 * rgb[..., 1] + 7471 * rgb[..., 2] + 32768) >> 16
+    diff = np.abs(gray.astype(np.int64) - y)  # the decoded Y plane vs Y of the decoded RGB (which clamps)
+    assert diff.mean() < 0.5
+    assert np.quantile(diff, 0.99) <= 2
