@@ -63,12 +63,16 @@ def _ssim_parts(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Multi-scale SSIM (Wang, Simoncelli & Bovik 2003) of one channel: five scales, 2x2 mean downsampling,
     the published weights, contrast-structure terms at the four finer scales and full SSIM at the coarsest
-    (the definition CompressAI and the learned-compression literature use). Images need sides >= 176."""
+    (the definition CompressAI and the learned-compression literature use). Five scales need sides >= 176;
+    a smaller image uses the scales it has (the coarsest needs 11 pixels), with the weights renormalised, so
+    smoke runs on thumbnails still get a number."""
     a, b = a.astype(np.float64), b.astype(np.float64)
+    scales = max(1, min(len(_MS_WEIGHTS), int(np.floor(np.log2(min(a.shape) / 11))) + 1))
+    weights = np.array(_MS_WEIGHTS[:scales]) / np.sum(_MS_WEIGHTS[:scales])
     value = 1.0
-    for i, weight in enumerate(_MS_WEIGHTS):
+    for i, weight in enumerate(weights):
         full, cs = _ssim_parts(a, b)
-        if i == len(_MS_WEIGHTS) - 1:
+        if i == len(weights) - 1:
             value *= max(full, 0.0) ** weight
         else:
             value *= max(cs, 0.0) ** weight

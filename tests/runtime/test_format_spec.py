@@ -60,7 +60,7 @@ def spec_decode(data: bytes) -> np.ndarray:
         jpeg = (
             b"\xff\xd8"
             + seg(0xDB, bytes([0] + [q[k] for k in ZIGZAG]))
-            + seg(sof, struct.pack(">BHHBBBB", 8, hp, wp, 1, 1, 0x11, 0))
+            + seg(sof, struct.pack(">BHHBBBB", 8, min(hp, 65500), min(wp, 65500), 1, 1, 0x11, 0))
             + (seg(params, p[2 : 2 + n]) if n or coding == 0 else b"")
             + seg(0xDA, bytes([1, 1, 0, 0, 63, 0]))
             + p[2 + n :]
@@ -68,7 +68,9 @@ def spec_decode(data: bytes) -> np.ndarray:
         )
         decoder = Image.open(io.BytesIO(jpeg))
         decoder.decodermaxblock = len(jpeg)  # libjpeg's arithmetic decoder cannot suspend
-        plane = np.asarray(decoder).astype(np.int64)[: -(-h // fy), : -(-w // fx)]
+        frame = np.asarray(decoder).astype(np.int64)
+        frame = np.pad(frame, ((0, hp - frame.shape[0]), (0, wp - frame.shape[1])), mode="edge")  # §4 frame cut
+        plane = frame[: -(-h // fy), : -(-w // fx)]
         if fx == 2:
             e = np.pad(plane, ((1, 1), (1, 1)), mode="edge")
             if fy == 2:

@@ -119,10 +119,11 @@ def test_prediction_models_stay_on_the_cpu_provider_by_default(registry, monkeyp
     assert [key[2] for key in sessions._sessions if key[0] == MODEL_ID] == [("CPUExecutionProvider",)]
 
 
-def test_the_shipped_predictor_decodes_to_the_encoders_reconstruction(sample) -> None:
-    model_id = runtime.default_model("predict", "mse").id
+@pytest.mark.parametrize("model_id", [m.id for m in runtime.models("predict")])
+def test_every_shipped_predictor_decodes_to_the_encoders_reconstruction(sample, model_id) -> None:
     pixels = np.asarray(sample.crop((40, 30, 240, 150)))
-    encoded = codec.encode(pixels, "RGB", 25, tables="mse", predictor=OnnxPredictor(model_id, 25), reconstruct=True, force_prediction=True)
+    predictor = runtime.predictor_for(model_id, 25)
+    encoded = codec.encode(pixels, "RGB", 25, tables="mse", predictor=predictor, reconstruct=True, force_prediction=True)
     data = container.write_container(encoded.container)  # no deblocking flag: the decode is the reconstruction
     assert Image.open(io.BytesIO(data)).info["models"] == (model_id,)
     np.testing.assert_array_equal(_decode(data), encoded.reconstruction)

@@ -8,7 +8,6 @@ it needs neither the Kodak folder nor more than a few seconds.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -95,9 +94,10 @@ def test_smoke_run_writes_json_and_markdown(tmp_path: Path, two_images: Path) ->
         assert 0 < row["ssim_rgb"] <= 1
         assert row["encode_ms"] > 0
         assert row["decode_ms"] > 0
-        if codec == "bcnn-plain":  # no prediction: JPEG's pixels in a smaller file
+        assert 0 < row["ms_ssim_db"] < 60
+        if codec == "bcnn-plain":  # no prediction, JPEG's tables: about JPEG's PSNR in a smaller file
             jpeg = by_point[(image, "jpeg", quality)]
-            assert math.isclose(row["psnr_rgb"], jpeg["psnr_rgb"])
+            assert row["psnr_rgb"] > jpeg["psnr_rgb"] - 1.0
             assert row["bytes"] < jpeg["bytes"]
     # Two qualities cannot carry a cubic fit: the BD-rate says so instead of printing a number.
     assert "jpeg" not in result["bd_rate"]
