@@ -49,7 +49,8 @@ def _qtable(header: Header, index: int) -> list[int]:
 #: mean within half a level, where a coarse step (80 at quality 10) would shift it by up to 5 levels.
 FINE_DC_STEP = 8
 #: Planes with at least this fraction of exactly flat 8x8 blocks (backgrounds, fills: screenshots, charts)
-#: also try the fine DC step and keep it when it costs less; photos have almost none and are coded once.
+#: use the fine DC step when their table's is coarser: a flat area is where a shifted level shows. Photos
+#: have almost no exactly flat blocks and keep their table's step.
 FLAT_FRACTION = 0.05
 #: Factor on ``lambda`` for the plane- and file-level choices between predicted and plain coding.
 CHOICE_LAMBDA = 2.0
@@ -134,8 +135,8 @@ def encode(
 ) -> EncodedImage:
     """Code ``pixels`` (uint8, ``(H, W)`` for L, ``(H, W, 3|4)`` for RGB/RGBA).
 
-    ``tables`` picks the quantisation tables: ``"mse"`` (tuned for PSNR) or
-    ``"jpeg"`` (libjpeg's, the same pixels as a JPEG of this quality).
+    ``tables`` picks the quantisation tables: ``"mse"`` (tuned for PSNR), ``"ssim"`` (tuned for MS-SSIM) or
+    ``"jpeg"`` (libjpeg's Annex K tables).
     ``predictor=None`` (or a :class:`NullPredictor`) codes without prediction.
     ``coding`` is the entropy coder (``"arithmetic"`` or ``"huffman"``), ``tile`` the prediction tile side
     in blocks (0: untiled). ``deblock_model`` names the model a decoder should run after decoding; it is
