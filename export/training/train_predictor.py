@@ -2,6 +2,11 @@
 
     nohup python -m export.training.train_predictor --config export/configs/predict/predict_v1.json > runs/predict_v1.out 2>&1 &
 
+On a GPU machine, with a data pack carried there (``python -m export.data.pack --out runs/pack.npz``)::
+
+    python -m export.training.train_predictor --config export/configs/predict/predict_v2.json \
+        --device cuda --data-pack runs/pack.npz --run-dir $OUT/predict_v2
+
 Each step draws crops from ``train/`` (the same held-out split as the
 deblocker), codes their planes (Y, and Cb/Cr subsampled 4:2:0, or gray) with
 the package's own plain plane coding (format version 2) at a random quality, and asks the network
@@ -127,6 +132,7 @@ class TorchPredictor:
 
     def __init__(self, model: BlockPredictorNet, quality: int) -> None:
         self.model, self.quality = model, quality
+        self.device = next(model.parameters()).device
 
     @torch.no_grad()
     def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
@@ -134,8 +140,9 @@ class TorchPredictor:
         info[:, :4] = available
         info[:, 4] = self.quality / 100.0
         info[:, 5] = float(plane > 0)
-        out = self.model(torch.from_numpy(contexts.astype(np.float32) / 255.0), torch.from_numpy(info))
-        return np.clip(np.rint(out.numpy()), 0, 255).astype(np.uint8)
+        context = torch.from_numpy(contexts.astype(np.float32) / 255.0).to(self.device)
+        out = self.model(context, torch.from_numpy(info).to(self.device))
+        return np.clip(np.rint(out.cpu().numpy()), 0, 255).astype(np.uint8)
 
 
 def validate(
@@ -195,32 +202,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     ap.add_argument("--run-dir", type=Path, default=None, help="override runs/<name>")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda; same code, same data")
+    ap.add_argument(
+        "--data-pack", type=Path, default=None, help="an export.data.pack .npz instead of ../shared (GPU machines)"
+    )
     args = ap.parse_args(argv)
     cfg = json.loads(args.config.read_text())
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
+    device = torch.device(args.device)
     run = args.run_dir or REPO / "runs" / cfg["name"]
     run.mkdir(parents=True, exist_ok=True)
-    files = list_images((REPO / cfg["data"]["root"]).resolve())
-    train_files, val_files = split_holdout(files, cfg["data"]["n_val"], cfg["data"]["split_seed"])
-    sampler = Sampler([load_rgb(p) for p in train_files], cfg["data"]["sampler"], cfg["seed"])
-    val_crop = cfg["data"]["val_crop"]
-    val_images = []
-    for p in val_files[: cfg["data"]["n_val_used"]]:
-        img = load_rgb(p)
-        h, w = (min(img.shape[0], val_crop) // 16) * 16, (min(img.shape[1], val_crop) // 16) * 16
-        val_images.append(np.ascontiguousarray(img[:h, :w]))
-    model = build_predictor(cfg["model"])
+    if args.data_pack is not None:
+        pack = np.load(args.data_pack, allow_pickle=True)
+        sampler = Sampler(list(pack["crops"]), cfg["data"]["sampler"], cfg["seed"])
+        val_images = list(pack["val"])
+        val_files: list[Path] = []
+    else:
+        files = list_images((REPO / cfg["data"]["root"]).resolve())
+        train_files, val_files = split_holdout(files, cfg["data"]["n_val"], cfg["data"]["split_seed"])
+        sampler = Sampler([load_rgb(p) for p in train_files], cfg["data"]["sampler"], cfg["seed"])
+        val_crop = cfg["data"]["val_crop"]
+        val_images = []
+        for p in val_files[: cfg["data"]["n_val_used"]]:
+            img = load_rgb(p)
+            h, w = (min(img.shape[0], val_crop) // 16) * 16, (min(img.shape[1], val_crop) // 16) * 16
+            val_images.append(np.ascontiguousarray(img[:h, :w]))
+    model = build_predictor(cfg["model"]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
     step, best = 0, float("inf")
     if (run / "last.pt").exists():
-        ck = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+        ck = torch.load(run / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], ck["best"]
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best = snap["step"], snap["best"]
-    d = dct_matrix()
+    d = dct_matrix().to(device)
     log_path = run / "log.jsonl"
     log(log_path, event="start", step=step, config=cfg, val_images=[p.name for p in val_files])
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -229,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = sampler.batch(step)
+        batch = {k: v.to(device) for k, v in sampler.batch(step).items()}
         pred = model(batch["context"], batch["info"])
         loss = rate_loss(pred, batch["target"], batch["steps"], d)
         opt.zero_grad(set_to_none=True)

@@ -44,3 +44,24 @@ def test_interrupted_predictor_run_ends_where_an_uninterrupted_one_does(tmp_path
         assert set(e["val"]) == {"q30", "q30-mse", "bytes_ratio"}
         assert 0 < e["val"]["q30"]["bytes_ratio"] < 2
     assert (tmp_path / "split" / "best.pt").exists()
+
+
+def test_a_data_pack_carries_a_run_without_the_images(tmp_path, sample) -> None:
+    """What a GPU machine gets (it has the repository, not ../shared): a pack of pre-cut crops, and the
+    device chosen by flag (cpu here; the same code runs with --device cuda)."""
+    import numpy as np
+
+    from export.data import pack
+
+    cfg_path = _config(tmp_path, sample)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["data"]["root"] = str(Path(cfg["data"]["root"]).resolve())
+    data = pack.build(cfg, crops=6, size=32)
+    assert data["crops"].shape == (6, 32, 32, 3)
+    assert data["crops"].dtype == np.uint8
+    np.savez_compressed(tmp_path / "pack.npz", **data)
+    train_predictor.main(
+        ["--config", str(cfg_path), "--run-dir", str(tmp_path / "packed"), "--data-pack", str(tmp_path / "pack.npz"),
+         "--device", "cpu"]
+    )  # fmt: skip
+    assert torch.load(tmp_path / "packed" / "last.pt", weights_only=False)["step"] == 4
