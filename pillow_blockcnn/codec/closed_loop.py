@@ -20,7 +20,7 @@ import numpy as np
 
 from . import jpeg
 from .blocks import BLOCK, BlockPredictor, gather_contexts
-from .quantise import lagrangian, quantise_blocks
+from .quantise import block_bits, dc_bits, lagrangian, quantise_blocks
 from .tiles import tile_fronts
 
 __all__ = ["CodedPlane", "code_plain", "code_predicted", "decode_predicted"]
@@ -131,7 +131,7 @@ def code_predicted(
         if plain.block_sse is None or plain.block_bits is None:
             msg = "plain= takes the CodedPlane that code_plain() returns (it carries per-block error and bits)"
             raise ValueError(msg)
-        plain_blocks, plain_block_sse, plain_block_bits = _as_blocks(plain.recon), plain.block_sse, plain.block_bits
+        plain_blocks, plain_block_sse = _as_blocks(plain.recon), plain.block_sse
     sse = 0
     for front in tile_fronts(blocks_y, blocks_x, tile):
         by, bx = front.by, front.bx
@@ -144,14 +144,17 @@ def code_predicted(
         if force:
             use = np.ones(len(by), dtype=bool)
             plain_levels, plain_decoded, plain_sse = predicted.levels, predicted.decoded, predicted.sse
-        elif plain is not None:
-            plain_levels, plain_sse = plain.levels[by, bx], plain_block_sse[by, bx]
-            plain_decoded = plain_blocks[by, bx]
-            use = predicted.cost(lam) <= plain_sse + lam * plain_block_bits[by, bx]
         else:
-            alone = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
-            plain_levels, plain_decoded, plain_sse = alone.levels, alone.decoded, alone.sse
-            use = predicted.cost(lam) <= alone.cost(lam)
+            if plain is not None:
+                plain_levels, plain_sse = plain.levels[by, bx], plain_block_sse[by, bx]
+                plain_decoded = plain_blocks[by, bx]
+            else:
+                alone = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
+                plain_levels, plain_decoded, plain_sse = alone.levels, alone.decoded, alone.sse
+            # A plain block among predicted ones costs two DC jumps in the scan: its own (from the left
+            # neighbour's level) and the next block's back to a residual DC near 0.
+            plain_bits = block_bits(plain_levels, reference) + dc_bits(plain_levels[:, 0, 0])
+            use = predicted.cost(lam) <= plain_sse + lam * plain_bits
         levels[by, bx] = np.where(use[:, None, None], predicted.levels, plain_levels)
         modes[by, bx] = use
         residual = np.where(use[:, None, None], predicted.decoded, plain_decoded)

@@ -31,6 +31,7 @@ __all__ = [
     "RD_LAMBDA",
     "Quantised",
     "block_bits",
+    "dc_bits",
     "lagrangian",
     "quantise_blocks",
     "reconstruct",
@@ -77,6 +78,12 @@ def lagrangian(qtable: np.ndarray | list[int]) -> float:
     return RD_LAMBDA * float(np.mean(np.asarray(qtable, dtype=np.float64).ravel()[_LOW])) ** 2
 
 
+def dc_bits(difference: np.ndarray) -> np.ndarray:
+    """Modelled bits of coding a DC difference (0 costs nothing here: its bit is in ``_BIT_BLOCK``)."""
+    mag = np.abs(np.asarray(difference, dtype=np.int64))
+    return np.where(mag > 0, _BIT_DC_NZ + _BIT_DC_MAG * np.log2(np.maximum(mag, 1)), 0.0)
+
+
 def block_bits(levels: np.ndarray, dc_reference: np.ndarray | None = None) -> np.ndarray:
     """Modelled coded size in bits of each ``[N, 8, 8]`` level block; the DC is coded as the difference to
     ``dc_reference`` (the DC level of the block before it in the scan, 0 where unknown)."""
@@ -87,9 +94,7 @@ def block_bits(levels: np.ndarray, dc_reference: np.ndarray | None = None) -> np
     bits = _BIT_BLOCK + (nz * (_BIT_NZ + _BIT_MAG * np.log2(np.maximum(ac, 1)))).sum(axis=(1, 2))
     last = np.where(nz, _RANK, 0).max(axis=(1, 2))
     bits = bits + _BIT_LAST * last
-    dc = levels[:, 0, 0].astype(np.int64) - (0 if dc_reference is None else dc_reference)
-    dc_mag = np.abs(dc)
-    return bits + np.where(dc_mag > 0, _BIT_DC_NZ + _BIT_DC_MAG * np.log2(np.maximum(dc_mag, 1)), 0.0)
+    return bits + dc_bits(levels[:, 0, 0].astype(np.int64) - (0 if dc_reference is None else dc_reference))
 
 
 def reconstruct(levels: np.ndarray, qtable: np.ndarray) -> np.ndarray:
