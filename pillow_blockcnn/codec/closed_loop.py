@@ -35,7 +35,6 @@ class CodedPlane:
     recon: np.ndarray  # [Hp, Wp] uint8
     sse: int
     block_sse: np.ndarray | None = None  # [BY, BX], plain coding only: what the closed loop reuses
-    block_bits: np.ndarray | None = None
 
 
 def _as_blocks(plane: np.ndarray) -> np.ndarray:
@@ -92,7 +91,6 @@ def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: 
         recon,
         int(q.sse.sum()),
         q.sse.reshape(by, bx),
-        q.bits.reshape(by, bx),
     )
 
 
@@ -128,8 +126,8 @@ def code_predicted(
     modes = np.zeros((blocks_y, blocks_x), dtype=bool)
     recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
     if plain is not None:
-        if plain.block_sse is None or plain.block_bits is None:
-            msg = "plain= takes the CodedPlane that code_plain() returns (it carries per-block error and bits)"
+        if plain.block_sse is None:
+            msg = "plain= takes the CodedPlane that code_plain() returns (it carries the per-block error)"
             raise ValueError(msg)
         plain_blocks, plain_block_sse = _as_blocks(plain.recon), plain.block_sse
     sse = 0
