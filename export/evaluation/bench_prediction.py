@@ -1,6 +1,8 @@
 """Speed of the prediction pass: decode time with ``deblock=False``, one predictor against another, one run.
 
-    python -m export.evaluation.bench_prediction --models pred-1 pred-2 --json results/speed/prediction.json
+    git show a58f66e:pillow_blockcnn/models/pred-1.onnx > /tmp/pred-1.onnx   # pred-1, retired before release
+    python -m export.evaluation.bench_prediction --models pred-1=/tmp/pred-1.onnx pred-2 \
+        --json results/speed/prediction_pred-1_vs_pred-2.json
 
 Machines here differ by 2x between days, so only ratios measured in one run mean anything: the models'
 decodes are interleaved (one of each per round, fastest of ``--rounds``). Cases:
@@ -52,13 +54,23 @@ def _timed_decode(data: bytes, rounds: int, predictor: object | None) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["pred-1", "pred-2"])
+    parser.add_argument(
+        "--models", nargs="+", default=["pred-1=/tmp/pred-1.onnx", "pred-2"],
+        help="packaged ids, or ID=PATH for an ONNX file to register for this run (a float model, as pred-1 was)",
+    )
     parser.add_argument("--data", type=Path, default=Path("../shared/data/train"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     runtime.settings.THREADS = args.threads
+    names = []
+    for spec in args.models:
+        name, _, path = spec.partition("=")
+        if path:
+            runtime.register_model(name, "predict", Path(path).read_bytes(), tables=("jpeg", "mse", "ssim"))
+        names.append(name)
+    args.models = names
     photo = _photo(args.data)
     strip = np.ascontiguousarray(np.tile(photo[256:257], (1, 85, 1))[:, :65000])
     quality = 30

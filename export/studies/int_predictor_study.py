@@ -25,7 +25,6 @@ from export.conversion.export_int_predictor import int_predictor_graph
 from export.data.crops import list_images, load_rgb
 from export.evaluation.report import emit, machine
 from export.networks.int_predictor import ACT_MAX, IntPredictorNet, accumulator_bound
-from pillow_blockcnn import runtime
 from pillow_blockcnn.codec.blocks import gather_contexts, wavefronts
 from pillow_blockcnn.codec.colour import rgb_to_ycbcr
 
@@ -88,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ckpt", type=Path, help="an IntPredictorNet checkpoint (default: random weights)")
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument(
+        "--baseline", type=Path, default=Path("/tmp/pred-1.onnx"),
+        help="pred-1's ONNX file, retired before release: git show a58f66e:pillow_blockcnn/models/pred-1.onnx > /tmp/pred-1.onnx",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                                   for i in range(0, len(x), 65536)]).astype(np.int64)
             mismatches[f"{name}, {threads} threads"] = int((got != expected).sum())
     # speed: the same batches through both predictors, inputs prepared as each adapter would
-    pred1 = _session(runtime.model_bytes("pred-1"), 2, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    pred1 = _session(args.baseline.read_bytes(), 2, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     int2 = _session(data, 2, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     speed = {}
     for n in (1, 96, 1000):

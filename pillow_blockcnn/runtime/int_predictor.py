@@ -14,7 +14,7 @@ integer offsets:
   127 x the chroma flag;
 * output ``delta`` ``[N, 64]``; the prediction is ``clip(base + delta, 0, 255)``.
 
-It is not yet the model new files use: it becomes that with format version 2 (issue "prediction v2").
+``pred-2``, the default predictor, is such a model (docs/FORMAT.md §5.2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Block prediction by a registered ONNX model, behind the codec's ``BlockPredictor`` interface.
+"""Block prediction by a registered float ONNX model, behind the codec's ``BlockPredictor`` interface.
+
+No shipped model is float any more (``pred-1`` was dropped before release: floats round differently across
+machines, docs/FORMAT.md §10); this adapter runs float models registered in-process, for studies and for
+candidates, and :func:`predictor_for` picks the integer adapter for integer models.
 
 The adapter satisfies :class:`pillow_blockcnn.codec.blocks.BlockPredictor` structurally, without importing
 the codec: the runtime sits beside the codec, not above it.
