@@ -40,8 +40,10 @@ __all__ = [
 #: Rounding offset of AC levels: ``|level| = floor(|F| / q + DEADZONE)`` (0.5 would be plain rounding).
 DEADZONE = 0.33
 #: ``lambda = RD_LAMBDA * q_low^2`` (:func:`lagrangian`). DEADZONE and RD_LAMBDA are the best of a grid on
-#: 12 training crops with the PSNR tables (``python -m export.studies.tune_rdo``, results/studies/tune_rdo.json):
-#: -43.1% BD-rate against Pillow's JPEG there, -37.1% with plain rounding.
+#: 12 training crops with the PSNR tables (``python -m export.studies.tune_rdo``): -43.1% BD-rate against
+#: Pillow's JPEG there, -37.1% with plain rounding (results/studies/tune_rdo.json, measured with lambda on the
+#: mean of all 64 steps; 0.086 on the low frequencies is the same lambda for these tables, -43.07%:
+#: results/studies/tune_rdo_lowfreq_lambda.json).
 RD_LAMBDA = 0.086
 # Rate model: bits = _BIT_BLOCK + per non-zero AC level (_BIT_NZ + _BIT_MAG * log2 |level|) + _BIT_LAST * index of
 # the last non-zero level in zig-zag order + DC (_BIT_DC_NZ + _BIT_DC_MAG * log2 |dc difference|, when non-zero).
