@@ -47,17 +47,8 @@ def _from_blocks(blocks: np.ndarray) -> np.ndarray:
     return blocks.transpose(0, 2, 1, 3).reshape(by * BLOCK, bx * BLOCK)
 
 
-def _extend_frame(plane: np.ndarray) -> np.ndarray:
-    """A decoded plane as libjpeg's frame, cut to its side limit, leaves it: rows and columns past the frame are
-    copies of its last row and column (:func:`.jpeg.frame_size`, ``docs/FORMAT.md`` §4)."""
-    fh, fw = jpeg.frame_size(*plane.shape)
-    if (fh, fw) == plane.shape:
-        return plane
-    return np.pad(plane[:fh, :fw], ((0, plane.shape[0] - fh), (0, plane.shape[1] - fw)), mode="edge")
-
-
 def _frame_edge_blocks(blocks: np.ndarray, by: np.ndarray, bx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """:func:`_extend_frame` for single blocks at ``(by, bx)`` of a plane of ``shape``."""
+    """:func:`.jpeg.extend_frame` for single blocks at ``(by, bx)`` of a plane of ``shape``."""
     fh, fw = jpeg.frame_size(*shape)
     if (fh, fw) == shape:
         return blocks
@@ -84,7 +75,9 @@ def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: 
     reference = np.concatenate([[0], dc_guess[:-1]])  # the scan codes each DC against the block before it
     lam = lagrangian(qtable) if lam is None else lam
     q = quantise_blocks(flat, 128, qtable, lam, rdo=rdo, dc_reference=reference)
-    recon = _extend_frame(_from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK)))
+    decoded = _from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK))
+    fh, fw = jpeg.frame_size(*decoded.shape)
+    recon = jpeg.extend_frame(decoded[:fh, :fw], *decoded.shape)
     return CodedPlane(
         q.levels.reshape(by, bx, BLOCK, BLOCK),
         np.zeros((by, bx), dtype=bool),

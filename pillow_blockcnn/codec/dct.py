@@ -14,7 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fdct", "islow_idct", "islow_idct_reference", "range_limit"]
+__all__ = ["ZIGZAG", "fdct", "islow_idct", "islow_idct_reference", "range_limit"]
+
+#: Position in natural order of the k-th coefficient in zig-zag order (T.81 Figure A.6).
+ZIGZAG = np.array(
+    [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+        12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+        58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    ]
+)  # fmt: skip
 
 
 def _dct_matrix() -> np.ndarray:

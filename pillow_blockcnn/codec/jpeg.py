@@ -27,11 +27,13 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from ..format.limits import CODINGS, MAX_DIMENSION, check_quality
+from .dct import ZIGZAG
 
 __all__ = [
     "LIBJPEG_MAX_SIDE",
     "JpegPlaneError",
     "decode_plane",
+    "extend_frame",
     "frame_size",
     "quant_table",
     "scaled_table",
@@ -84,15 +86,6 @@ _BASES = {
     ("ssim", True): np.array(_SSIM_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
 }
 
-# Position in natural order of the k-th coefficient in zig-zag order (T.81 Figure A.6).
-_ZIGZAG = np.array(
-    [
-        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
-        12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
-        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-        58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-    ]
-)  # fmt: skip
 
 
 #: libjpeg's ``JPEG_MAX_DIMENSION``: no JPEG frame it writes or reads has a longer side (the format's size limit).
@@ -108,6 +101,15 @@ def frame_size(height: int, width: int) -> tuple[int, int]:
     extends the decoded frame the same way (``docs/FORMAT.md`` §4).
     """
     return min(height, LIBJPEG_MAX_SIDE), min(width, LIBJPEG_MAX_SIDE)
+
+
+def extend_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A decoded frame (:func:`frame_size`) extended to the plane's ``height`` x ``width``: rows and columns
+    past the frame repeat its last row and column (``docs/FORMAT.md`` §4), as libjpeg filled them on coding."""
+    fh, fw = frame.shape
+    if (fh, fw) == (height, width):
+        return frame
+    return np.pad(frame, ((0, height - fh), (0, width - fw)), mode="edge")
 
 
 class JpegPlaneError(OSError):
@@ -169,7 +171,7 @@ def _split_jpeg(data: bytes, coding: str) -> tuple[bytes, bytes]:
 
 
 def _rebuild_jpeg(params: bytes, scan: bytes, width: int, height: int, qtable: list[int], coding: str) -> bytes:
-    dqt = bytes([0]) + bytes(int(qtable[i]) for i in _ZIGZAG)
+    dqt = bytes([0]) + bytes(int(qtable[i]) for i in ZIGZAG)
     sof = struct.pack(">BHHBBBB", 8, height, width, 1, 1, 0x11, 0)
     sos = bytes([1, 1, 0x00, 0, 63, 0])
     segments = [b"\xff\xd8", _segment(0xDB, dqt), _segment(_SOF[coding], sof)]
@@ -254,4 +256,4 @@ def decode_plane(payload: bytes, width: int, height: int, qtable: list[int], cod
         raise JpegPlaneError(msg_0) from None
     if (fh, fw) == (height, width):
         return decoded.copy()
-    return np.pad(decoded, ((0, height - fh), (0, width - fw)), mode="edge")
+    return extend_frame(decoded, height, width)

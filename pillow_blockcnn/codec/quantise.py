@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dct import fdct, islow_idct, range_limit
+from .dct import ZIGZAG, fdct, islow_idct, range_limit
 
 __all__ = [
     "DEADZONE",
@@ -55,16 +55,8 @@ _BIT_LAST = 0.85
 _BIT_DC_NZ = 0.65
 _BIT_DC_MAG = 3.04
 
-# Zig-zag rank of each natural-order position (T.81 Figure A.6).
-_ZIGZAG = np.array(
-    [
-        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
-        12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
-        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-        58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-    ]
-)  # fmt: skip
-_RANK = np.argsort(_ZIGZAG).reshape(8, 8)
+#: Zig-zag rank of each natural-order position (T.81 Figure A.6).
+_RANK = np.argsort(ZIGZAG).reshape(8, 8)
 #: libjpeg decodes a block exactly as :func:`reconstruct` does only while its inverse DCT stays in this range
 #: (its SIMD kernels wrap differently outside it); the encoder never writes a block that leaves it.
 IDCT_RANGE = (-512, 511)

@@ -8,7 +8,7 @@ import pytest
 from pillow_blockcnn.codec import jpeg
 from pillow_blockcnn.codec.block_modes import BlockModeError, decode_modes, encode_modes
 from pillow_blockcnn.codec.blocks import wavefronts
-from pillow_blockcnn.codec.dct import fdct, islow_idct, range_limit
+from pillow_blockcnn.codec.dct import fdct, islow_idct, islow_idct_reference, range_limit
 from pillow_blockcnn.codec.quantise import IDCT_RANGE, lagrangian, quantise_blocks, reconstruct
 from pillow_blockcnn.codec.tiles import tile_fronts
 
@@ -38,6 +38,14 @@ def test_the_numpy_islow_idct_is_libjpegs_bit_for_bit(coding, seed) -> None:
     levels = levels[keep][:1024].reshape(32, 32, 8, 8)
     expected = reconstruct(levels.reshape(-1, 8, 8), qtable).reshape(levels.shape)
     np.testing.assert_array_equal(_libjpeg_decode(levels, qtable, coding), expected)
+
+
+def test_the_matrix_form_of_the_idct_is_the_butterfly_form() -> None:
+    """``islow_idct`` (two integer matrix products) against libjpeg's butterflies written out, on levels far
+    outside what a file holds too: the passes are linear with integer coefficients, so they must agree."""
+    rng = np.random.default_rng(7)
+    dequantised = rng.integers(-4000, 4001, (2000, 8, 8)) * (rng.random((2000, 8, 8)) < 0.4)
+    np.testing.assert_array_equal(islow_idct(dequantised), islow_idct_reference(dequantised))
 
 
 def test_range_limit_is_a_level_shift_and_clamp_inside_the_idct_range() -> None:
