@@ -41,6 +41,33 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
+def centre_crops(paths: list[Path], height: int, width: int, count: int = 1) -> list[np.ndarray]:
+    """Centre ``height`` x ``width`` crops (uint8 RGB, contiguous) of the first ``count`` images of ``paths``
+    that are at least that large: the fixed test images of the speed and tile benchmarks."""
+    out = []
+    for path in paths:
+        with Image.open(path) as im:
+            if im.height < height or im.width < width:
+                continue
+            rgb = np.asarray(im.convert("RGB"))
+        y, x = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
+        out.append(np.ascontiguousarray(rgb[y : y + height, x : x + width]))
+        if len(out) == count:
+            break
+    return out
+
+
+def predictor_validation_images(paths: list[Path], crop: int) -> list[np.ndarray]:
+    """The predictor's validation images: the top-left corner of each, at most ``crop`` pixels a side and cut
+    to whole 16-pixel MCUs (so 4:2:0 chroma has whole blocks too)."""
+    out = []
+    for path in paths:
+        img = load_rgb(path)
+        h, w = (min(img.shape[0], crop) // 16) * 16, (min(img.shape[1], crop) // 16) * 16
+        out.append(np.ascontiguousarray(img[:h, :w]))
+    return out
+
+
 def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: int | None = None) -> np.ndarray:
     """Compress with Pillow's JPEG (default 4:2:0 for RGB; ``subsampling`` as Pillow's option) and decode;
     gray (H, W) arrays stay gray."""

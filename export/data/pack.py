@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data.crops import list_images, load_rgb, split_holdout
+from export.data.crops import list_images, load_rgb, predictor_validation_images, split_holdout
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,7 @@ def build(config: dict, crops: int, size: int, seed: int = 0) -> dict[str, np.nd
         img = images[int(rng.integers(len(images)))]
         y, x = int(rng.integers(0, img.shape[0] - size + 1)), int(rng.integers(0, img.shape[1] - size + 1))
         out[i] = img[y : y + size, x : x + size]
-    val_crop = config["data"]["val_crop"]
-    val = []
-    for p in val_files[: config["data"]["n_val_used"]]:
-        img = load_rgb(p)
-        h, w = (min(img.shape[0], val_crop) // 16) * 16, (min(img.shape[1], val_crop) // 16) * 16
-        val.append(np.ascontiguousarray(img[:h, :w]))
+    val = predictor_validation_images(val_files[: config["data"]["n_val_used"]], config["data"]["val_crop"])
     val_array = np.empty(len(val), dtype=object)
     val_array[:] = val
     return {"crops": out, "val": val_array}

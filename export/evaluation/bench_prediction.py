@@ -24,22 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from export.data.crops import centre_crops
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec, runtime
 from pillow_blockcnn.format import container
-
-
-def _photo(root: Path, size: tuple[int, int] = (512, 768)) -> np.ndarray:
-    for path in sorted(root.glob("*.png")):
-        with Image.open(path) as im:
-            if im.height >= size[0] and im.width >= size[1]:
-                rgb = np.asarray(im.convert("RGB"))
-                y, x = (rgb.shape[0] - size[0]) // 2, (rgb.shape[1] - size[1]) // 2
-                return np.ascontiguousarray(rgb[y : y + size[0], x : x + size[1]])
-    msg = f"no training image of at least {size[1]}x{size[0]} in {root}"
-    raise SystemExit(msg)
 
 
 def _timed_decode(data: bytes, rounds: int, predictor: object | None) -> float:
@@ -71,7 +60,11 @@ def main(argv: list[str] | None = None) -> dict:
             runtime.register_model(name, "predict", Path(path).read_bytes(), tables=("jpeg", "mse", "ssim"))
         names.append(name)
     args.models = names
-    photo = _photo(args.data)
+    found = centre_crops(sorted(args.data.glob("*.png")), 512, 768)
+    if not found:
+        msg = f"no training image of at least 768x512 in {args.data}"
+        raise SystemExit(msg)
+    photo = found[0]
     strip = np.ascontiguousarray(np.tile(photo[256:257], (1, 85, 1))[:, :65000])
     quality = 30
     plain = container.write_container(codec.encode(photo, "RGB", quality).container)

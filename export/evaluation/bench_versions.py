@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from export.data.crops import centre_crops
 from export.evaluation.report import emit, machine
 
 _STEP = r"""
@@ -57,17 +58,6 @@ print(json.dumps({"encode_s": encode_s, "decode_s": decode_s, "decode_no_deblock
 """
 
 
-def _image(root: Path, size: tuple[int, int]) -> np.ndarray:
-    for path in sorted(root.glob("*.png")):
-        with Image.open(path) as im:
-            if im.height >= size[0] and im.width >= size[1]:
-                rgb = np.asarray(im.convert("RGB"))
-                y, x = (rgb.shape[0] - size[0]) // 2, (rgb.shape[1] - size[1]) // 2
-                return rgb[y : y + size[0], x : x + size[1]]
-    msg = f"no training image of at least {size[1]}x{size[0]} in {root}"
-    raise SystemExit(msg)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, required=True, help="a checkout (git worktree) of the older version")
@@ -85,7 +75,11 @@ def main(argv: list[str] | None = None) -> dict:
     new = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "image.png"
-        pixels = _image(args.data, tuple(args.size))
+        found = centre_crops(sorted(args.data.glob("*.png")), *args.size)
+        if not found:
+            msg = f"no training image of at least {args.size[1]}x{args.size[0]} in {args.data}"
+            raise SystemExit(msg)
+        pixels = found[0]
         if args.tile_to is not None:
             h, w = args.tile_to
             pixels = np.pad(pixels, ((0, max(0, h - pixels.shape[0])), (0, max(0, w - pixels.shape[1])), (0, 0)), mode="symmetric")[:h, :w]

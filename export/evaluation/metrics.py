@@ -33,22 +33,14 @@ def _filter_valid(img: np.ndarray, win: np.ndarray) -> np.ndarray:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Single-channel SSIM of Wang et al. (11x11 Gaussian, sigma 1.5, K1=0.01, K2=0.03, L=255, valid region)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    w = _gaussian_window()
-    mu_a, mu_b = _filter_valid(a, w), _filter_valid(b, w)
-    s_aa = _filter_valid(a * a, w) - mu_a**2
-    s_bb = _filter_valid(b * b, w) - mu_b**2
-    s_ab = _filter_valid(a * b, w) - mu_a * mu_b
-    m = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (s_aa + s_bb + c2))
-    return float(m.mean())
+    return _ssim_parts(a.astype(np.float64), b.astype(np.float64))[0]
 
 
 _MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _ssim_parts(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(mean SSIM, mean contrast-structure term) of one scale, as in :func:`ssim`."""
+    """(mean SSIM, mean contrast-structure term) of one scale of float64 images: :func:`ssim`'s definition."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     w = _gaussian_window()
     mu_a, mu_b = _filter_valid(a, w), _filter_valid(b, w)

@@ -16,25 +16,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from export.data.crops import centre_crops
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec, runtime
 from pillow_blockcnn.format import container
 from pillow_blockcnn.metrics import psnr
-
-
-def _crops(root: Path, count: int) -> list[np.ndarray]:
-    out = []
-    for path in sorted(root.glob("*.png")) + sorted(root.glob("*.jpg")):
-        with Image.open(path) as im:
-            if im.width >= 768 and im.height >= 512:
-                rgb = np.asarray(im.convert("RGB"))
-                y, x = (rgb.shape[0] - 512) // 2, (rgb.shape[1] - 768) // 2
-                out.append(np.ascontiguousarray(rgb[y : y + 512, x : x + 768]))
-        if len(out) == count:
-            break
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     model = runtime.default_model("predict")
     assert model is not None
-    images = _crops(args.data, args.images)
+    images = centre_crops(sorted(args.data.glob("*.png")) + sorted(args.data.glob("*.jpg")), 512, 768, args.images)
     totals = {t: {"bytes": 0, "psnr": []} for t in args.tiles}
     for q in args.qualities:
         predictor = runtime.predictor_for(model.id, q)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from export.data.crops import list_images, load_rgb, split_holdout
+from export.data.crops import list_images, load_rgb, predictor_validation_images, split_holdout
 from export.networks.int_predictor import IntPredictorNet
 from export.networks.predictor import BlockPredictorNet
 from export.training.checkpoints import load_snapshot
@@ -222,12 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         files = list_images((REPO / cfg["data"]["root"]).resolve())
         train_files, val_files = split_holdout(files, cfg["data"]["n_val"], cfg["data"]["split_seed"])
         sampler = Sampler([load_rgb(p) for p in train_files], cfg["data"]["sampler"], cfg["seed"])
-        val_crop = cfg["data"]["val_crop"]
-        val_images = []
-        for p in val_files[: cfg["data"]["n_val_used"]]:
-            img = load_rgb(p)
-            h, w = (min(img.shape[0], val_crop) // 16) * 16, (min(img.shape[1], val_crop) // 16) * 16
-            val_images.append(np.ascontiguousarray(img[:h, :w]))
+        val_images = predictor_validation_images(val_files[: cfg["data"]["n_val_used"]], cfg["data"]["val_crop"])
     model = build_predictor(cfg["model"]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
     step, best = 0, float("inf")
