@@ -72,11 +72,14 @@ def encode_pixels(
     tile: int = DEFAULT_TILE_BLOCKS,
     predict: bool | None = None,
     deblock: bool | None = None,
+    reconstruct: bool = False,
 ) -> codec.EncodedImage:
     """Encode with the installed models; ``None`` means "use one if this installation has it", and for
     deblocking also "if it brings this image closer to the original": the encoder, which alone has the
     original, runs the deblocker once on its reconstruction and keeps the recommendation only when the error
-    drops. (The deblocker is trained on 4:2:0 JPEGs and can make 4:4:4 files at high quality worse.)"""
+    drops. (The deblocker is trained on 4:2:0 JPEGs and can make 4:4:4 files at high quality worse.)
+    ``reconstruct``: also return the decoded pixels (before deblocking) in ``reconstruction``, which the
+    encoder has anyway: a restoration model's training data is exactly this."""
     predict_model = _choose("predict", predict, "predict", tables)
     deblock_model = _choose("deblock", deblock, "deblock", tables)
     predictor = _predictor((predict_model.id,), quality) if predict_model is not None else None
@@ -91,7 +94,7 @@ def encode_pixels(
         tile=tile,
         predictor=predictor,
         deblock_model=deblock_model.id if deblock_model is not None else None,
-        reconstruct=decide,
+        reconstruct=decide or reconstruct,
     )
     if decide and not _deblocking_pays(pixels, encoded.reconstruction, quality, tables, deblock_model.id):
         header = encoded.container.header

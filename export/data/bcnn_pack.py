@@ -1,0 +1,160 @@
+"""A restoration data pack: training crops next to what the v2 codec decodes from them.
+
+    python -m export.data.bcnn_pack --out runs/bcnn_pack.npz --crops 2000 --workers 2
+
+A deblocker that restores .bcnn decodes must learn the codec's own artifacts: its rate-distortion level
+choices (dead zone, dropped AC), predicted blocks, the ``mse``/``ssim``/``jpeg`` tables and the block-mode mix,
+none of which a Pillow JPEG shows. Encoding with prediction costs ~0.12 s per 128-pixel crop on one core, too
+slow to do per batch, so the crops are coded once, here, with the package's own default save
+(:func:`pillow_blockcnn.pipeline.encode_pixels`, ``deblock=False``) and stored with their originals:
+
+* ``clean``, ``decoded``: ``[N, S, S, 3]`` uint8 (gray crops are stored as three equal channels);
+* ``quality``, ``tables`` (index into ``TABLES``), ``subsampling`` (2, 0, or -1 for gray): ``[N]`` int;
+* ``val_clean``, ``val_decoded`` (object arrays of images), ``val_quality``: the validation split's centre crops (the same held-out
+  images as every deblocker run), default save at ``VAL_QUALITIES`` with the default tables.
+
+Crops are grid-aligned, rotated/flipped, and their settings drawn per crop from a generator seeded by
+``(seed, index)``, so a pack is a pure function of its arguments and the training images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.data.crops import BLOCK, centre_crop, list_images, load_rgb, make_input, split_holdout, to_gray
+from pillow_blockcnn import pipeline
+from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float
+
+REPO = Path(__file__).resolve().parents[2]
+TABLES = ("mse", "ssim", "jpeg")
+TABLE_PROB = (0.5, 0.3, 0.2)  # the default, the tune="ssim" tables, libjpeg's
+VAL_QUALITIES = (10, 20, 30, 40)
+_CONFIG = REPO / "export/configs/deblock/deblock_v1.json"  # whose held-out split every deblocker run shares
+
+
+def split(config: Path = _CONFIG) -> tuple[list[Path], list[Path]]:
+    d = json.loads(config.read_text())["data"]
+    files = list_images((REPO / d["root"]).resolve())
+    return split_holdout(files, d["n_val"], d["split_seed"])
+
+
+def code(crop: np.ndarray, quality: int, tables: str, subsampling: int) -> np.ndarray:
+    """The default save's reconstruction of ``crop`` (RGB uint8), without deblocking; gray when
+    ``subsampling`` is -1 (returned as three equal channels)."""
+    if subsampling < 0:
+        gray = to_gray(crop)
+        rec = pipeline.encode_pixels(gray, "L", quality, tables=tables, deblock=False, reconstruct=True).reconstruction
+        return np.repeat(rec[..., None], 3, axis=2)
+    return pipeline.encode_pixels(crop, "RGB", quality, subsampling=subsampling, tables=tables,
+                                  deblock=False, reconstruct=True).reconstruction
+
+
+def _sample(args: tuple[int, int, int, list[Path]]) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    seed, index, size, files = args
+    rng = np.random.default_rng([seed, index])
+    img = load_rgb(files[int(rng.integers(len(files)))])
+    while min(img.shape[:2]) < size:
+        img = load_rgb(files[int(rng.integers(len(files)))])
+    h, w, _ = img.shape
+    y0 = BLOCK * int(rng.integers(0, (h - size) // BLOCK + 1))
+    x0 = BLOCK * int(rng.integers(0, (w - size) // BLOCK + 1))
+    crop = np.rot90(img[y0 : y0 + size, x0 : x0 + size], int(rng.integers(0, 4)))
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = np.ascontiguousarray(crop)
+    quality = int(rng.integers(5, 51)) if rng.random() < 0.8 else int(rng.integers(51, 96))
+    tables = int(rng.choice(len(TABLES), p=TABLE_PROB))
+    u = rng.random()
+    subsampling = 2 if u < 0.8 else (0 if u < 0.9 else -1)
+    decoded = code(crop, quality, TABLES[tables], subsampling)
+    if subsampling < 0:
+        crop = np.repeat(to_gray(crop)[..., None], 3, axis=2)
+    return crop, decoded, quality, tables, subsampling
+
+
+def _validation(args: tuple[Path, int, int]) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    path, size, _ = args
+    clean = centre_crop(load_rgb(path), size)
+    return [(clean, code(clean, q, "mse", 2), q) for q in VAL_QUALITIES]
+
+
+def _objects(arrays: list[np.ndarray]) -> np.ndarray:
+    """An object array of images (validation crops of small images are smaller than ``val_crop``)."""
+    out = np.empty(len(arrays), dtype=object)
+    out[:] = arrays
+    return out
+
+
+def build(crops: int, size: int, seed: int, workers: int, val_crop: int = 192) -> dict[str, np.ndarray]:
+    train_files, val_files = split()
+    with ProcessPoolExecutor(workers) as pool:
+        rows = list(pool.map(_sample, [(seed, i, size, train_files) for i in range(crops)], chunksize=16))
+        val = [r for rs in pool.map(_validation, [(p, val_crop, 0) for p in val_files]) for r in rs]
+    return {
+        "clean": np.stack([r[0] for r in rows]),
+        "decoded": np.stack([r[1] for r in rows]),
+        "quality": np.array([r[2] for r in rows], dtype=np.int16),
+        "tables": np.array([r[3] for r in rows], dtype=np.int8),
+        "subsampling": np.array([r[4] for r in rows], dtype=np.int8),
+        "val_clean": _objects([v[0] for v in val]),
+        "val_decoded": _objects([v[1] for v in val]),
+        "val_quality": np.array([v[2] for v in val], dtype=np.int16),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--crops", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    pack = build(args.crops, args.size, args.seed, args.workers)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **pack)
+    print(f"wrote {args.out}: {len(pack['clean'])} crops, {len(pack['val_clean'])} validation crops, "
+          f"{args.out.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
+
+
+class PackSampler:
+    """Training batches from a pack: random crops' (network input, target) pairs, each under one of the eight
+    rotations/flips (which keep the 8x8 and 4:2:0 grids of a grid-aligned square crop), as torch tensors.
+
+    A pure function of (seed, step), as :class:`export.data.crops.CropSampler` is, so a resumed run sees the
+    batches the uninterrupted one would have."""
+
+    def __init__(self, pack: dict[str, np.ndarray], batch: int, seed: int) -> None:
+        self.clean, self.decoded, self.quality = pack["clean"], pack["decoded"], pack["quality"]
+        self.batch_size, self.seed = batch, seed
+        self.images = self.clean  # what the training log counts as "used"
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step])
+        xs, ts = [], []
+        for i in rng.integers(0, len(self.clean), self.batch_size):
+            k, flip = int(rng.integers(0, 4)), bool(rng.random() < 0.5)
+
+            def view(a: np.ndarray, k: int = k, flip: bool = flip) -> np.ndarray:
+                a = np.rot90(a, k)
+                return np.ascontiguousarray(a[:, ::-1] if flip else a)
+
+            xs.append(make_input(rgb_to_ycbcr_float(view(self.decoded[i])), int(self.quality[i])))
+            ts.append((rgb_to_ycbcr_float(view(self.clean[i])).transpose(2, 0, 1) / 255.0).astype(np.float32))
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+def load(path: Path) -> dict[str, np.ndarray]:
+    """A pack written by :func:`main` (object arrays hold the validation crops)."""
+    with np.load(path, allow_pickle=True) as data:
+        return {k: data[k] for k in data.files}
