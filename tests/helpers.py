@@ -19,7 +19,7 @@ class MeanEdgePredictor:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         self.calls.append(len(contexts))
         top = contexts[:, 7, 8:16].astype(np.int64).sum(axis=1) * available[:, 1]
         left = contexts[:, 8:16, 7].astype(np.int64).sum(axis=1) * available[:, 3]

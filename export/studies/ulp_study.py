@@ -33,7 +33,7 @@ class _Perturbed(OnnxPredictor):
         super().__init__(model_id, quality)
         self.direction, self.flips, self.predictions = direction, 0, 0
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         raw = self.raw(contexts, available, plane)
         moved = np.nextafter(raw, np.float32(self.direction))
         self.flips += int((np.rint(moved) != np.rint(raw)).sum())

@@ -135,11 +135,11 @@ class TorchPredictor:
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         info = np.zeros((len(contexts), 6), dtype=np.float32)
         info[:, :4] = available
         info[:, 4] = self.quality / 100.0
-        info[:, 5] = float(plane > 0)
+        info[:, 5] = np.asarray(plane) > 0
         context = torch.from_numpy(contexts.astype(np.float32) / 255.0).to(self.device)
         out = self.model(context, torch.from_numpy(info).to(self.device))
         return np.clip(np.rint(out.cpu().numpy()), 0, 255).astype(np.uint8)

@@ -35,8 +35,10 @@ class BlockPredictor(Protocol):
 
     model_ids: tuple[str, ...]
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
-        """``contexts`` ``[N, 24, 24]`` uint8, ``available`` ``[N, 4]`` bool -> ``[N, 8, 8]`` uint8."""
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
+        """``contexts`` ``[N, 24, 24]`` uint8, ``available`` ``[N, 4]`` bool, ``plane`` the plane index of
+        all blocks or ``[N]`` one per block (the decoder batches the fronts of all planes) -> ``[N, 8, 8]``
+        uint8. Each block's prediction must not depend on the other blocks of the call."""
         ...
 
 
@@ -45,7 +47,7 @@ class NullPredictor:
 
     model_ids: tuple[str, ...] = ()
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         return np.full((contexts.shape[0], BLOCK, BLOCK), 128, dtype=np.uint8)
 
 
@@ -59,13 +61,14 @@ def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarra
     return fronts
 
 
-_OFFSETS = np.arange(CONTEXT)
 # Causal part of the window: the top block row and the left block of the middle row.
 _CAUSAL = np.zeros((CONTEXT, CONTEXT), dtype=bool)
 _CAUSAL[:BLOCK, :] = True
 _CAUSAL[BLOCK : 2 * BLOCK, :BLOCK] = True
+_CAUSAL_U8 = _CAUSAL.astype(np.uint8).ravel()
 #: Top-left corner in the window of the above-left, above, above-right and left neighbours.
 _NEIGHBOURS = ((0, 0), (0, BLOCK), (0, 2 * BLOCK), (BLOCK, 0))
+_WINDOW_ROWS, _WINDOW_COLS = np.divmod(np.arange(CONTEXT * CONTEXT), CONTEXT)
 
 
 def gather_contexts(
@@ -77,14 +80,18 @@ def gather_contexts(
     use; a neighbour it excludes is zeroed like one outside the plane. Without it, every neighbour inside
     the plane is available (one tile). Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
     """
-    rows = (BLOCK * by)[:, None] + _OFFSETS[None, :]
-    cols = (BLOCK * bx)[:, None] + _OFFSETS[None, :]
-    contexts = recon[rows[:, :, None], cols[:, None, :]] * _CAUSAL
+    stride = recon.shape[1]
+    # One flat gather (``take``) of each window: the prediction pass runs this once per front, and fancy
+    # indexing with broadcast row and column arrays cost as much as the network on small fronts.
+    offsets = _WINDOW_ROWS * stride + _WINDOW_COLS
+    corners = BLOCK * (by * stride + bx)
+    contexts = np.take(recon.ravel(), corners[:, None] + offsets[None, :]) * _CAUSAL_U8
+    contexts = contexts.reshape(-1, CONTEXT, CONTEXT)
     if available is None:
-        blocks_x = (recon.shape[1] - 2 * BLOCK) // BLOCK
+        blocks_x = (stride - 2 * BLOCK) // BLOCK
         top, left, right = by > 0, bx > 0, bx < blocks_x - 1
         available = np.stack([top & left, top, top & right, left], axis=1)
-    else:
+    elif not available.all():
         for i, (r, c) in enumerate(_NEIGHBOURS):
             contexts[~available[:, i], r : r + BLOCK, c : c + BLOCK] = 0
-    return contexts.astype(np.uint8), available
+    return contexts, available

@@ -26,7 +26,7 @@ from . import jpeg
 from .alpha import decode_alpha, encode_alpha
 from .block_modes import BlockModeError, decode_modes, encode_modes
 from .blocks import BLOCK, BlockPredictor, NullPredictor
-from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted
+from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted_planes
 from .planes import SUBSAMPLING_FACTORS, check_pixels, from_planes, plane_shapes, to_planes
 from .quantise import lagrangian
 
@@ -252,12 +252,18 @@ def decode(container: Container, predictor: BlockPredictor | None = None, *, lum
     if header.predicted and predictor is None:
         msg = "this file is predicted: decode() needs the predictor named in its header"
         raise ValueError(msg)
-    planes = []
-    for index, (h, w) in enumerate(plane_shapes(header)[:1] if luma_only else plane_shapes(header)):
-        residual, modes = _decode_residual(container, index, h, w)
-        if modes.any() and predictor is not None:
-            residual = decode_predicted(residual, modes, predictor, index, header.tile)
-        planes.append(residual)
+    coded = [
+        _decode_residual(container, index, h, w)
+        for index, (h, w) in enumerate(plane_shapes(header)[:1] if luma_only else plane_shapes(header))
+    ]
+    planes = [residual for residual, _ in coded]
+    predicted = [index for index, (_, modes) in enumerate(coded) if modes.any()]
+    if predicted and predictor is not None:  # all predicted planes advance together, one call per front
+        rebuilt = decode_predicted_planes(
+            [planes[i] for i in predicted], [coded[i][1] for i in predicted], predictor, predicted, header.tile
+        )
+        for i, plane in zip(predicted, rebuilt):
+            planes[i] = plane
     if luma_only:
         return np.ascontiguousarray(planes[0][: header.height, : header.width])
     pixels = from_planes(planes, header)

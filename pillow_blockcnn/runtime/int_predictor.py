@@ -29,27 +29,39 @@ __all__ = ["IntegerOnnxPredictor", "integer_inputs"]
 _ACT_MAX = 127
 
 
+# The 256 context pixels the model reads, in its order: above-left, above, above-right, left, each row major.
+_NEIGHBOUR_PIXELS = np.concatenate(
+    [((r + np.arange(64) // 8) * 24 + c + np.arange(64) % 8) for r, c in ((0, 0), (0, 8), (0, 16), (8, 0))]
+)
+_ABOVE_ROW = 7 * 24 + np.arange(8, 16)  # the 8 pixels above the block
+_LEFT_COLUMN = (8 + np.arange(8)) * 24 + 7  # the 8 pixels to its left
+
+
 def integer_inputs(
-    contexts: np.ndarray, available: np.ndarray, quality: int, chroma: bool
+    contexts: np.ndarray, available: np.ndarray, quality: int, chroma: bool | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(``x`` ``[N, 262]`` int64, ``base`` ``[N]`` int64) for uint8 contexts ``[N, 24, 24]`` and bool
-    availability ``[N, 4]``, as defined above."""
-    pixels = contexts.astype(np.int64)
-    avail = np.asarray(available, dtype=np.int64)
+    """(``x`` ``[N, 262]`` float32 holding integers, ``base`` ``[N]`` int64) for uint8 contexts ``[N, 24, 24]``
+    and bool availability ``[N, 4]``, as defined above; ``chroma`` is one flag or one per block.
+
+    Every value is an integer of magnitude <= 255, so float32 holds it exactly and the arithmetic below is
+    the integer arithmetic of docs/FORMAT.md §5.2 (it is built in float32 because that is what the graph
+    takes: one conversion fewer per front)."""
+    n = len(contexts)
+    flat = contexts.reshape(n, -1)
+    avail = np.asarray(available, dtype=bool)
     top, left = avail[:, 1], avail[:, 3]
-    border = pixels[:, 7, 8:16].sum(axis=1) * top + pixels[:, 8:16, 7].sum(axis=1) * left
-    count = top + left  # border pixels / 8
-    base = np.full(len(pixels), 128, dtype=np.int64)
-    one, two = count == 1, count == 2
-    base[one] = (border[one] + 4) >> 3
-    base[two] = (border[two] + 8) >> 4
-    x = np.empty((len(pixels), 262), dtype=np.int64)
-    for i, (rows, cols) in enumerate(((0, 0), (0, 8), (0, 16), (8, 0))):
-        block = pixels[:, rows : rows + 8, cols : cols + 8].reshape(-1, 64)
-        x[:, 64 * i : 64 * (i + 1)] = (block - base[:, None]) * avail[:, i : i + 1]
-    x[:, 256:260] = avail * _ACT_MAX
+    above = flat[:, _ABOVE_ROW].sum(axis=1, dtype=np.int64)
+    border = above * top + flat[:, _LEFT_COLUMN].sum(axis=1, dtype=np.int64) * left
+    count = top.astype(np.int64) + left  # border pixels / 8
+    base = np.where(count == 2, (border + 8) >> 4, np.where(count == 1, (border + 4) >> 3, 128))
+    x = np.empty((n, 262), dtype=np.float32)
+    pixels = x[:, :256]
+    np.subtract(flat[:, _NEIGHBOUR_PIXELS], base[:, None], out=pixels, dtype=np.float32, casting="unsafe")
+    if not avail.all():
+        pixels *= np.repeat(avail, 64, axis=1)
+    x[:, 256:260] = avail * np.float32(_ACT_MAX)
     x[:, 260] = quality
-    x[:, 261] = _ACT_MAX if chroma else 0
+    x[:, 261] = np.where(chroma, _ACT_MAX, 0)
     return x, base
 
 
@@ -62,7 +74,7 @@ class IntegerOnnxPredictor:
         self.quality = quality
         self._session = session(model_id)
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
-        x, base = integer_inputs(contexts, available, self.quality, plane > 0)
-        (delta,) = self._session.run(["delta"], {"x": x.astype(np.float32)})
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
+        x, base = integer_inputs(contexts, available, self.quality, np.asarray(plane) > 0)
+        (delta,) = self._session.run(["delta"], {"x": x})
         return np.clip(base[:, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)

@@ -40,18 +40,18 @@ class OnnxPredictor:
         self.quality = quality
         self._session = session(model_id)
 
-    def raw(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def raw(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         """The model's unrounded output ``[N, 8, 8]`` float32 (for analysis; the codec uses :meth:`predict`)."""
         n = contexts.shape[0]
         info = np.empty((n, 6), dtype=np.float32)
         info[:, :4] = available
         info[:, 4] = self.quality / 100.0
-        info[:, 5] = 1.0 if plane > 0 else 0.0
+        info[:, 5] = np.asarray(plane) > 0
         feeds = {"context": contexts.astype(np.float32) / 255.0, "info": info}
         (block,) = self._session.run(["block"], feeds)
         return block
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int) -> np.ndarray:
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         return np.clip(np.rint(self.raw(contexts, available, plane)), 0, 255).astype(np.uint8)
 
 
