@@ -69,12 +69,30 @@ def to_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
     return [luma] + [colour.downsample(ycc[i], (fy, fx)) for i in (1, 2)]
 
 
+#: Rows of RGB converted at a time by :func:`from_planes` (a multiple of every vertical subsampling factor).
+STRIP_ROWS = 256
+
+
 def from_planes(planes: list[np.ndarray], header: Header) -> np.ndarray:
-    """Inverse of :func:`to_planes`: crop, upsample chroma, convert to RGB (without alpha)."""
+    """Inverse of :func:`to_planes`: crop, upsample chroma, convert to RGB (without alpha).
+
+    The conversion runs in strips of ``STRIP_ROWS`` rows: its integer temporaries are 4 bytes per sample
+    and several are alive at once, which for a whole 12-megapixel image was over 500 MB. A strip's chroma
+    is upsampled from its own rows plus one row either side (all that libjpeg's triangle filter reads), so
+    the result equals the whole-image conversion bit for bit."""
     h, w = header.height, header.width
     if header.mode == "L":
         return planes[0][:h, :w]
     fy, fx = SUBSAMPLING_FACTORS[header.subsampling]
     chroma_h, chroma_w = _ceil_div(h, fy), _ceil_div(w, fx)
-    chroma = [colour.upsample(p[:chroma_h, :chroma_w], (fy, fx))[:h, :w] for p in planes[1:]]
-    return colour.ycbcr_to_rgb(np.stack([planes[0][:h, :w], *chroma]))
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for y0 in range(0, h, STRIP_ROWS):
+        y1 = min(h, y0 + STRIP_ROWS)
+        first, last = y0 // fy, _ceil_div(y1, fy)  # the chroma rows of this strip
+        top, bottom = max(0, first - 1), min(chroma_h, last + 1)  # and the rows the filter reads
+        skip = (first - top) * fy
+        chroma = [
+            colour.upsample(p[top:bottom, :chroma_w], (fy, fx))[skip : skip + y1 - y0, :w] for p in planes[1:]
+        ]
+        out[y0:y1] = colour.ycbcr_to_rgb(np.stack([planes[0][y0:y1, :w], *chroma]))
+    return out

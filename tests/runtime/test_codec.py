@@ -213,3 +213,20 @@ def test_bad_arrays_are_refused_with_a_clear_message() -> None:
         codec.encode(np.zeros((0, 4), dtype=np.uint8), "L")
     with pytest.raises(ValueError, match="CMYK"):
         codec.encode(np.zeros((4, 4, 4), dtype=np.uint8), "CMYK")
+
+
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+@pytest.mark.parametrize("strip", [2, 16, 256])
+def test_strip_wise_colour_conversion_equals_the_whole_image_one(monkeypatch, subsampling, strip) -> None:
+    """from_planes converts in strips to bound memory; a strip's chroma filter must see the rows beyond it."""
+    from pillow_blockcnn.codec import planes
+
+    rng = np.random.default_rng(subsampling)
+    monkeypatch.setattr(planes, "STRIP_ROWS", strip)
+    for h, w in ((1, 1), (255, 77), (257, 300), (600, 16)):
+        header = container.Header(width=w, height=h, mode="RGB", quality=30, subsampling=subsampling)
+        coded = [rng.integers(0, 256, s).astype(np.uint8) for s in planes.plane_shapes(header)]
+        fy, fx = planes.SUBSAMPLING_FACTORS[subsampling]
+        chroma = [colour.upsample(p[: -(-h // fy), : -(-w // fx)], (fy, fx))[:h, :w] for p in coded[1:]]
+        whole = colour.ycbcr_to_rgb(np.stack([coded[0][:h, :w], *chroma]))
+        np.testing.assert_array_equal(planes.from_planes(coded, header), whole, err_msg=f"{h}x{w}")

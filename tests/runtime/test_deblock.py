@@ -110,6 +110,7 @@ def test_each_jpeg_kind_gets_the_limit_measured_for_it(registry, sample) -> None
 
 def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, sample) -> None:
     monkeypatch.setattr(deblocker, "TILE", 64)
+    monkeypatch.setattr(deblocker, "ONE_PASS", 64)
     monkeypatch.setattr(deblocker, "HALO", 16)
     img = sample.crop((0, 0, 150, 99))
     a = pillow_blockcnn.deblock(img, quality=15)
