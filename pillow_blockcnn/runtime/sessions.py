@@ -16,7 +16,13 @@ from .registry import ModelError, model_bytes, model_info
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["clear_sessions", "providers", "session"]
+__all__ = ["EXACT_CUDA_OPTIONS", "clear_sessions", "provider_entries", "providers", "session"]
+
+#: CUDA provider options under which an integer-arithmetic model computes its integers exactly: TF32 (the
+#: provider's default for float32 GEMMs and convolutions) keeps only 10 mantissa bits of each input, which
+#: breaks integers above 2^11; in full float32 every sum below 2^24 is exact in any order, so cuBLAS's and
+#: cuDNN's choice of algorithm cannot change a result (docs/FORMAT.md §5.2).
+EXACT_CUDA_OPTIONS: dict[str, str] = {"use_tf32": "0", "cudnn_conv_algo_search": "DEFAULT"}
 
 
 def providers() -> tuple[str, ...]:
@@ -33,18 +39,27 @@ _lock = threading.Lock()
 _sessions: dict[tuple[str, str, tuple[str, ...], int], onnxruntime.InferenceSession] = {}
 
 
+def provider_entries(wanted: tuple[str, ...], exact: bool) -> list[str | tuple[str, dict[str, str]]]:
+    """onnxruntime's ``providers=`` list for ``wanted``: CUDA with :data:`EXACT_CUDA_OPTIONS` for a model
+    whose integers must come out exact."""
+    return [(p, dict(EXACT_CUDA_OPTIONS)) if exact and p == "CUDAExecutionProvider" else p for p in wanted]
+
+
 def session(model_id: str) -> onnxruntime.InferenceSession:
     """The shared session for ``model_id`` under the current provider and thread settings.
 
-    Prediction models run on the CPU provider unless providers were set
-    explicitly: their rounded outputs feed a closed loop, and a GPU's
-    last-bit differences would drift the decoded pixels (docs/FORMAT.md §10).
+    Prediction runs inside the closed reconstruction loop, so a prediction model may use CUDA only when its
+    arithmetic is integer (manifest ``"arithmetic": "integer"``): it then runs with TF32 off and
+    deterministic compute, and gives the CPU's integers (tested where a GPU is present). A float predictor
+    stays on the CPU unless providers were set explicitly: a GPU's last-bit differences would drift the
+    decoded pixels (docs/FORMAT.md §10).
     """
     import onnxruntime as ort
 
     info = model_info(model_id)
     wanted = providers()
-    if settings.PROVIDERS is None and info.task == "predict":
+    exact = info.task == "predict" and info.details.get("arithmetic") == "integer"
+    if settings.PROVIDERS is None and info.task == "predict" and not exact:
         wanted = ("CPUExecutionProvider",)
     key = (model_id, info.sha256, wanted, settings.THREADS)
     with _lock:
@@ -54,13 +69,14 @@ def session(model_id: str) -> onnxruntime.InferenceSession:
         so = ort.SessionOptions()
         so.intra_op_num_threads = settings.THREADS
         so.inter_op_num_threads = 1
+        so.use_deterministic_compute = exact
         so.log_severity_level = 3
         # onnxruntime's CPU arena keeps the largest tile's activations (about 0.6 GB for a deblocking tile)
         # for the life of the session; without it they are freed after each run, which bounds a large
         # decode's peak memory at the cost of a few percent of speed (measured in docs/FORMAT.md's memory
         # notes and README). The predictor's activations are small, so it keeps the arena.
         so.enable_cpu_mem_arena = info.task != "deblock"
-        sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=list(wanted))
+        sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=provider_entries(wanted, exact))
         # onnxruntime falls back to CPU with only a log line when CUDA fails to load. In automatic mode
         # that fallback is what we want; providers the user asked for by name must really run.
         missing = [p for p in wanted if p not in sess.get_providers()]

@@ -78,3 +78,13 @@ def test_a_predicted_file_decodes_to_the_encoders_reconstruction(registry, sampl
     from pillow_blockcnn import pipeline
 
     np.testing.assert_array_equal(pipeline.decode_pixels(parsed).pixels, encoded.reconstruction)
+
+
+def test_cuda_is_asked_for_exact_float32_for_integer_models_only() -> None:
+    """What test_cuda_exactness checks on a GPU, checked here on the request: TF32 off for integer models."""
+    from pillow_blockcnn.runtime.sessions import EXACT_CUDA_OPTIONS, provider_entries
+
+    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert provider_entries(wanted, exact=True) == [("CUDAExecutionProvider", EXACT_CUDA_OPTIONS), "CPUExecutionProvider"]
+    assert EXACT_CUDA_OPTIONS["use_tf32"] == "0"
+    assert provider_entries(wanted, exact=False) == list(wanted)
