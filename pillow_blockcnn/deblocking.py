@@ -78,7 +78,7 @@ def deblock(image: Image.Image, quality: int | None = None, *, model: str | None
         quality = _quality_of(image)
     quality = check_quality(quality)
     if model is None:
-        info = runtime.default_model("deblock")
+        info = runtime.default_model("deblock", "jpeg", restores="jpeg")
         if info is None:
             msg = "this installation of pillow-blockcnn ships no deblocking model"
             raise runtime.ModelError(msg)

@@ -329,7 +329,7 @@ def _format(name: str | None) -> str | None:
 def _require_deblock_model(model: str | None) -> None:
     """Fail once, before the batch, instead of once per file, when no model can run."""
     installed = [m.id for m in runtime.models("deblock")]
-    if model is None and runtime.default_model("deblock") is None:
+    if model is None and runtime.default_model("deblock", "jpeg", restores="jpeg") is None:
         msg = (
             f"pillow-blockcnn {__version__} ships no deblocking model yet (see the README's status table); "
             "install a release that includes one"

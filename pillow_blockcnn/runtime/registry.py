@@ -66,6 +66,13 @@ class ModelInfo:
         return tuple(self.details.get("tables", ("jpeg",)))
 
     @property
+    def restores(self) -> tuple[str, ...]:
+        """What a deblocking model was trained to restore (manifest ``restores``): ``"jpeg"`` (Pillow JPEGs,
+        what :func:`pillow_blockcnn.deblock` is for) and/or ``"bcnn"`` (the codec's own decodes); both when
+        the manifest does not say, as for the models from before the distinction."""
+        return tuple(self.details.get("restores", ("jpeg", "bcnn")))
+
+    @property
     def max_quality(self) -> int:
         """The highest JPEG quality a deblocking model was measured to improve (manifest ``max_quality``,
         from ``export.evaluation.quality_range``); above it ``deblock()`` leaves images as they are."""
@@ -142,10 +149,11 @@ def require_task(model_id: str, task: str) -> ModelInfo:
     return info
 
 
-def default_model(task: str, tables: str = DEFAULT_TABLES) -> ModelInfo | None:
+def default_model(task: str, tables: str = DEFAULT_TABLES, restores: str = "bcnn") -> ModelInfo | None:
     """The model new files use for ``task``: the last one listed (registered models after packaged ones) that
-    was trained for quantisation tables ``tables``, or None when there is none."""
-    candidates = [m for m in models(task) if tables in m.tables]
+    was trained for quantisation tables ``tables`` (and, for deblocking, to restore ``restores``: ``"bcnn"``
+    decodes or ``"jpeg"`` files), or None when there is none."""
+    candidates = [m for m in models(task) if tables in m.tables and (task != "deblock" or restores in m.restores)]
     return candidates[-1] if candidates else None
 
 

@@ -240,3 +240,18 @@ def test_a_dropped_model_says_why() -> None:
         runtime.model_info("dblk-1")
     with pytest.raises(runtime.ModelError, match="newer or modified pillow-blockcnn"):
         runtime.model_info("never-existed")
+
+
+def test_a_deblocker_for_bcnn_decodes_is_not_used_on_jpegs(registry, sample) -> None:
+    """A model trained on the codec's own decodes (manifest ``restores: ["bcnn"]``) becomes the default of
+    new .bcnn files; deblock() on ordinary JPEGs keeps the newest model that restores JPEGs."""
+    runtime.register_model("test-bcnn-deblock", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
+                           restores=["bcnn"])
+    assert runtime.default_model("deblock", "mse").id == "test-bcnn-deblock"
+    assert runtime.default_model("deblock", "jpeg", restores="jpeg").id == MODEL_ID
+    data = save_bytes(sample.crop((0, 0, 64, 48)), quality=20, deblock=True)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.info["models"][-1] == "test-bcnn-deblock"
+    jpeg = _jpeg(sample.crop((0, 0, 64, 48)), 20)
+    expected = runtime.deblock_array(np.asarray(jpeg.convert("RGB")), 20, MODEL_ID)
+    np.testing.assert_array_equal(np.asarray(pillow_blockcnn.deblock(jpeg.convert("RGB"), quality=20)), expected)

@@ -79,7 +79,7 @@ def test_subsampling_option(sample) -> None:
 
 def test_predict_and_deblock_without_models_are_refused_clearly(sample, monkeypatch) -> None:
     # An installation without a model for an option must say so, never silently write something else.
-    monkeypatch.setattr(runtime, "default_model", lambda task, tables="jpeg": None)
+    monkeypatch.setattr(runtime, "default_model", lambda task, tables="jpeg", restores="bcnn": None)
     for option in ("predict", "deblock"):
         with pytest.raises(ValueError, match=f"{option}=True needs"):
             save_bytes(sample, **{option: True})
