@@ -25,7 +25,68 @@ SSIM_CHROMA = [[10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48, 51, 54][u + 
 ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]  # fmt: skip
 
 
-def spec_decode(data: bytes) -> np.ndarray:
+def spec_modes(coded: bytes, by: int, bx: int) -> np.ndarray:
+    """§5.1: the block-mode map, LZMA's binary range decoder with four contexts."""
+    kind, coded = coded[0], coded[1:]
+    if kind in (0, 1):
+        assert coded == b""
+        return np.full((by, bx), bool(kind))
+    assert kind == 2
+    p, code, nxt, rng = [1024] * 4, int.from_bytes(coded[1:5], "big"), 5, 0xFFFFFFFF
+    modes = np.zeros((by, bx), dtype=bool)
+    for y in range(by):
+        for x in range(bx):
+            ctx = int(x > 0 and modes[y, x - 1]) + 2 * int(y > 0 and modes[y - 1, x])
+            bound = (rng >> 11) * p[ctx]
+            if code < bound:
+                rng, p[ctx], bit = bound, p[ctx] + ((2048 - p[ctx]) >> 5), 0
+            else:
+                code, rng, p[ctx], bit = code - bound, rng - bound, p[ctx] - (p[ctx] >> 5), 1
+            while rng < 1 << 24:
+                byte = coded[nxt] if nxt < len(coded) else None
+                assert byte is not None, "the map ran out of bytes"
+                rng, code, nxt = (rng << 8) & 0xFFFFFFFF, ((code << 8) | byte) & 0xFFFFFFFF, nxt + 1
+            modes[y, x] = bit
+    return modes
+
+
+def spec_rebuild(residual: np.ndarray, modes: np.ndarray, tile: int, predict, plane: int) -> np.ndarray:
+    """§5: fronts t = lx + 2 ly within tiles; plain blocks are their residual, predicted ones
+    clamp(prediction + R - 128), each predicted from the causal 24x24 window of what is rebuilt so far."""
+    by_n, bx_n = modes.shape
+    th, tw = (by_n, bx_n) if tile == 0 else (tile, tile)
+    rebuilt = residual.astype(np.int64).copy()
+    done = np.zeros(modes.shape, dtype=bool)
+    order = sorted(((by % th) * 2 + bx % tw, by, bx) for by in range(by_n) for bx in range(bx_n))
+    for t in sorted({o[0] for o in order}):
+        blocks = [(by, bx) for tt, by, bx in order if tt == t]
+        contexts, available, where = [], [], []
+        for by, bx in blocks:
+            if modes[by, bx]:
+                ly, lx = by % th, bx % tw
+                width = min(tw, bx_n - (bx - lx))
+                avail = [ly > 0 and lx > 0, ly > 0, ly > 0 and lx < width - 1, lx > 0]
+                window = np.zeros((24, 24), dtype=np.int64)
+                for (r, c), ok, (dy, dx) in zip(((0, 0), (0, 8), (0, 16), (8, 0)), avail, ((-1, -1), (-1, 0), (-1, 1), (0, -1))):
+                    if ok:
+                        assert done[by + dy, bx + dx]  # the window reads only blocks rebuilt already
+                        window[r : r + 8, c : c + 8] = rebuilt[8 * (by + dy) : 8 * (by + dy) + 8, 8 * (bx + dx) : 8 * (bx + dx) + 8]
+                contexts.append(window.astype(np.uint8))
+                available.append(avail)
+                where.append((by, bx))
+        if where:
+            predictions = predict(np.stack(contexts), np.array(available, dtype=bool), plane > 0)
+            for (by, bx), pred in zip(where, predictions):
+                block = rebuilt[8 * by : 8 * by + 8, 8 * bx : 8 * bx + 8]
+                block[:] = np.clip(pred.astype(np.int64) + block - 128, 0, 255)
+        for by, bx in blocks:
+            done[by, bx] = True
+    return rebuilt
+
+
+def spec_decode(data: bytes, predictors: dict | None = None) -> np.ndarray:
+    """Pixels of a .bcnn file; ``predictors`` maps a prediction model id to ``f(contexts, available, chroma,
+    quality)`` (§5.2) for predicted files."""
     assert data[:8] == b"\x89BCNN\r\n\x1a"
     pos, chunks = 8, []
     while True:
@@ -37,9 +98,19 @@ def spec_decode(data: bytes) -> np.ndarray:
         if kind == b"END ":
             break
     head = chunks[0][1]
-    version, w, h, mode, flags, quality, sub, tables, coding, tile, _ = struct.unpack_from(">BIIBBBBBBBB", head)
+    version, w, h, mode, flags, quality, sub, tables, coding, tile, n_models = struct.unpack_from(">BIIBBBBBBBB", head)
     assert version == 2
-    assert flags & 1 == 0
+    ids, at = [], 17
+    for _ in range(n_models):
+        ids.append(head[at + 1 : at + 1 + head[at]].decode("ascii"))
+        at += 1 + head[at]
+    assert at == len(head)
+    predict = None
+    if flags & 1:
+        model = predictors[ids[0]]
+
+        def predict(contexts, available, chroma):
+            return model(contexts, available, chroma, quality)
     luma, chroma = [(LUMA, CHROMA), (MSE_LUMA, MSE_CHROMA), (SSIM_LUMA, SSIM_CHROMA)][tables]
     s = 5000 // quality if quality < 50 else 200 - 2 * quality
     planes = []
@@ -51,7 +122,8 @@ def spec_decode(data: bytes) -> np.ndarray:
         dc_step, m = struct.unpack_from(">BI", p)
         if dc_step:
             q[0] = dc_step
-        assert p[5 : 5 + m] == b"\x00"  # block modes: none predicted
+        modes = spec_modes(p[5 : 5 + m], hp // 8, wp // 8)
+        assert predict is not None or not modes.any()
         p = p[5 + m :]
         (n,) = struct.unpack_from(">H", p)
         def seg(m, b):
@@ -70,6 +142,8 @@ def spec_decode(data: bytes) -> np.ndarray:
         decoder.decodermaxblock = len(jpeg)  # libjpeg's arithmetic decoder cannot suspend
         frame = np.asarray(decoder).astype(np.int64)
         frame = np.pad(frame, ((0, hp - frame.shape[0]), (0, wp - frame.shape[1])), mode="edge")  # §4 frame cut
+        if modes.any():
+            frame = spec_rebuild(frame, modes, tile, predict, i)
         plane = frame[: -(-h // fy), : -(-w // fx)]
         if fx == 2:
             e = np.pad(plane, ((1, 1), (1, 1)), mode="edge")
@@ -115,3 +189,74 @@ def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, 
     )
     with Image.open(io.BytesIO(data)) as im:
         np.testing.assert_array_equal(spec_decode(data), np.asarray(im))
+
+
+@pytest.fixture
+def int_model(monkeypatch):
+    """The committed stand-in integer predictor as the default prediction model, and its §5.2 arithmetic
+    from its integer layers (tests/int_reference.py), which knows nothing of onnxruntime or the package."""
+    from pillow_blockcnn import runtime
+    from tests import int_reference
+    from tests.helpers import STAND_INS
+
+    monkeypatch.setattr(runtime.registry, "_registered", {})
+    monkeypatch.setattr(runtime.registry, "_packaged", dict)
+    runtime.register_model("test-int-predict", "predict", (STAND_INS / "test-int-predict.onnx").read_bytes(),
+                           tables=("jpeg", "mse", "ssim"), arithmetic="integer")
+    runtime.clear_sessions()
+    saved = np.load(STAND_INS / "test-int-predict.npz")
+    layers = [(saved[f"W{i}"], saved[f"B{i}"], int(saved[f"S{i}"])) for i in range(len(saved.files) // 3)]
+    yield {"test-int-predict": lambda c, a, chroma, q: int_reference.predict(c, a, q, chroma, layers)}
+    runtime.clear_sessions()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+@pytest.mark.parametrize(("subsampling", "size", "tile"), [("4:2:0", (61, 43), 64), ("4:4:4", (40, 72), 2), ("4:2:2", (3, 5), 0)])
+@pytest.mark.parametrize("force", [True, False])
+def test_the_document_decodes_predicted_files(small, int_model, mode, subsampling, size, tile, force) -> None:
+    """§5 (fronts, tiles, windows), §5.1 (the block-mode map) and §5.2 (the integer arithmetic), read from the
+    document: the package's decode of a predicted file equals the independent one."""
+    from pillow_blockcnn import codec, pipeline
+    from pillow_blockcnn.format.container import read_container, write_container
+
+    pixels = np.asarray(small.convert(mode).resize(size))
+    encoded = codec.encode(pixels, mode, 30, subsampling={"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}[subsampling],
+                           tables="mse", tile=tile, predictor=pipeline._predictor(("test-int-predict",), 30),
+                           force_prediction=force)
+    data = write_container(encoded.container)
+    assert encoded.container.header.predicted or not force
+    decoded = pipeline.decode_pixels(read_container(io.BytesIO(data)), deblock=False).pixels
+    np.testing.assert_array_equal(spec_decode(data, int_model), decoded)
+
+
+class CopyLeftPredictor:
+    """Predicts each block as a copy of its left neighbour (mid-grey without one): exact on a texture that
+    repeats every 8 pixels, useless on noise, so a file gets a mixed block-mode map."""
+
+    model_ids = ("test-copy-left",)
+
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane) -> np.ndarray:
+        out = np.full((len(contexts), 8, 8), 128, dtype=np.uint8)
+        out[available[:, 3]] = contexts[available[:, 3], 8:16, 0:8]
+        return out
+
+
+@pytest.mark.parametrize("tile", [0, 3])
+def test_the_document_decodes_a_mixed_block_mode_map(tile) -> None:
+    """A range-coded map (§5.1 kind 2) and the tile rule of §5: stripes repeating every 8 pixels, which a
+    copy of the left block predicts exactly, with a patch of noise where plain blocks win."""
+    from pillow_blockcnn import codec
+    from pillow_blockcnn.format.container import PlanePayload, read_container, write_container
+
+    rng = np.random.default_rng(1)
+    stripes = np.tile(rng.integers(0, 256, (64, 8), dtype=np.uint8), (1, 12))
+    stripes[16:40, 24:56] = rng.integers(0, 256, (24, 32), dtype=np.uint8)
+    predictor = CopyLeftPredictor()
+    data = write_container(codec.encode(stripes, "L", 60, tile=tile, predictor=predictor).container)
+    parsed = read_container(io.BytesIO(data))
+    assert [PlanePayload.from_bytes(p).modes[0] for p in parsed.planes] == [2]
+
+    def model(contexts, available, chroma, quality):
+        return predictor.predict(contexts, available, int(chroma))
+
+    np.testing.assert_array_equal(spec_decode(data, {"test-copy-left": model}), codec.decode(parsed, predictor))
