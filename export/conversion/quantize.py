@@ -41,9 +41,15 @@ PERCENTILE = 99.999  # of each activation's histogram; 99.99-99.999 measured bes
 
 
 def calibration_batches(config: Path, n_batches: int, seed: int = CALIBRATION_SEED) -> list[np.ndarray]:
-    """``n_batches`` batches of the training sampler of ``config`` (training split only), as network inputs."""
+    """``n_batches`` batches of the training sampler of ``config`` (training split only), as network inputs:
+    Pillow JPEGs, or the codec's own decodes for a config trained on a data pack (``data.pack``)."""
     cfg = json.loads(Path(config).read_text())
     data = cfg["data"]
+    if "pack" in data:
+        from export.data.bcnn_pack import PackSampler, load
+
+        sampler = PackSampler(load(Path(data["pack"])), data["sampler"]["batch"], seed)
+        return [sampler.batch(step)[0].numpy() for step in range(n_batches)]
     train, _ = split_holdout(list_images(Path(data["root"])), data["n_val"], data["split_seed"])
     sampler = CropSampler([load_rgb(f) for f in train], SamplerConfig(**data["sampler"]), seed)
     return [sampler.batch(step)[0].numpy() for step in range(n_batches)]

@@ -82,3 +82,16 @@ def test_pack_fed_run_resumes_exactly(tmp_path, sample, monkeypatch) -> None:
     events = assert_runs_end_alike(tmp_path / "whole", tmp_path / "split", 5, [0, 2])
     val = next(e["val"] for e in events if "val" in e)
     assert {"gain_y", "gain_rgb", "gain_msssim"} <= set(val)
+
+
+def test_validate_bcnn_deblock_scores_models_on_the_pack(tmp_path, sample) -> None:
+    from export.evaluation import validate_bcnn_deblock
+    from tests.helpers import STAND_INS
+
+    pack = _tiny_pack(tmp_path / "pack.npz", sample)
+    out = tmp_path / "v.json"
+    validate_bcnn_deblock.main([str(STAND_INS / "test-deblock.onnx"), "--pack", str(pack), "--out", str(out), "--threads", "1"])
+    res = json.loads(out.read_text())["models"]["test-deblock.onnx"]
+    assert set(res["q20"]) == {"gain_rgb", "gain_y", "gain_msssim"}
+    assert np.isfinite([res["gain_rgb"], res["gain_msssim"], res["s_per_mp"]]).all()
+    assert "| test-deblock.onnx | mean |" in out.with_suffix(".md").read_text()
