@@ -61,14 +61,8 @@ def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarra
     return fronts
 
 
-# Causal part of the window: the top block row and the left block of the middle row.
-_CAUSAL = np.zeros((CONTEXT, CONTEXT), dtype=bool)
-_CAUSAL[:BLOCK, :] = True
-_CAUSAL[BLOCK : 2 * BLOCK, :BLOCK] = True
-_CAUSAL_U8 = _CAUSAL.astype(np.uint8).ravel()
 #: Top-left corner in the window of the above-left, above, above-right and left neighbours.
 _NEIGHBOURS = ((0, 0), (0, BLOCK), (0, 2 * BLOCK), (BLOCK, 0))
-_WINDOW_ROWS, _WINDOW_COLS = np.divmod(np.arange(CONTEXT * CONTEXT), CONTEXT)
 
 
 def gather_contexts(
@@ -80,18 +74,24 @@ def gather_contexts(
     use; a neighbour it excludes is zeroed like one outside the plane. Without it, every neighbour inside
     the plane is available (one tile). Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
     """
-    stride = recon.shape[1]
-    # One flat gather (``take``) of each window: the prediction pass runs this once per front, and fancy
-    # indexing with broadcast row and column arrays cost as much as the network on small fronts.
-    offsets = _WINDOW_ROWS * stride + _WINDOW_COLS
-    corners = BLOCK * (by * stride + bx)
-    contexts = np.take(recon.ravel(), corners[:, None] + offsets[None, :]) * _CAUSAL_U8
-    contexts = contexts.reshape(-1, CONTEXT, CONTEXT)
+    sy, sx = recon.strides
+    blocks_y, blocks_x = (recon.shape[0] - 2 * BLOCK) // BLOCK, (recon.shape[1] - 2 * BLOCK) // BLOCK
+    # Every block's window as a strided view of the plane, so a front's windows are one fancy-indexed copy
+    # of 24-byte rows: the prediction pass does this once per front, and a per-pixel gather cost as much as
+    # the network on small fronts.
+    windows = np.lib.stride_tricks.as_strided(
+        recon, shape=(blocks_y, blocks_x, CONTEXT, CONTEXT), strides=(BLOCK * sy, BLOCK * sx, sy, sx),
+        writeable=False,
+    )
+    contexts = windows[by, bx].astype(np.uint8, copy=False)
+    contexts[:, BLOCK : 2 * BLOCK, BLOCK:] = 0  # the block itself and its right neighbour
+    contexts[:, 2 * BLOCK :] = 0  # the block row below
     if available is None:
-        blocks_x = (stride - 2 * BLOCK) // BLOCK
         top, left, right = by > 0, bx > 0, bx < blocks_x - 1
         available = np.stack([top & left, top, top & right, left], axis=1)
     elif not available.all():
         for i, (r, c) in enumerate(_NEIGHBOURS):
-            contexts[~available[:, i], r : r + BLOCK, c : c + BLOCK] = 0
+            missing = ~available[:, i]
+            if missing.any():
+                contexts[missing, r : r + BLOCK, c : c + BLOCK] = 0
     return contexts, available

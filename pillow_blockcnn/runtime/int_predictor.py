@@ -29,14 +29,6 @@ __all__ = ["IntegerOnnxPredictor", "integer_inputs"]
 _ACT_MAX = 127
 
 
-# The 256 context pixels the model reads, in its order: above-left, above, above-right, left, each row major.
-_NEIGHBOUR_PIXELS = np.concatenate(
-    [((r + np.arange(64) // 8) * 24 + c + np.arange(64) % 8) for r, c in ((0, 0), (0, 8), (0, 16), (8, 0))]
-)
-_ABOVE_ROW = 7 * 24 + np.arange(8, 16)  # the 8 pixels above the block
-_LEFT_COLUMN = (8 + np.arange(8)) * 24 + 7  # the 8 pixels to its left
-
-
 def integer_inputs(
     contexts: np.ndarray, available: np.ndarray, quality: int, chroma: bool | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -47,18 +39,21 @@ def integer_inputs(
     the integer arithmetic of docs/FORMAT.md §5.2 (it is built in float32 because that is what the graph
     takes: one conversion fewer per front)."""
     n = len(contexts)
-    flat = contexts.reshape(n, -1)
     avail = np.asarray(available, dtype=bool)
     top, left = avail[:, 1], avail[:, 3]
-    above = flat[:, _ABOVE_ROW].sum(axis=1, dtype=np.int64)
-    border = above * top + flat[:, _LEFT_COLUMN].sum(axis=1, dtype=np.int64) * left
+    above = contexts[:, 7, 8:16].sum(axis=1, dtype=np.int64)
+    border = above * top + contexts[:, 8:16, 7].sum(axis=1, dtype=np.int64) * left
     count = top.astype(np.int64) + left  # border pixels / 8
     base = np.where(count == 2, (border + 8) >> 4, np.where(count == 1, (border + 4) >> 3, 128))
     x = np.empty((n, 262), dtype=np.float32)
     pixels = x[:, :256]
-    np.subtract(flat[:, _NEIGHBOUR_PIXELS], base[:, None], out=pixels, dtype=np.float32, casting="unsafe")
+    # above-left, above, above-right (the window's top 8 rows, block by block), then left, each row major
+    pixels[:, :192].reshape(n, 3, 8, 8)[:] = contexts[:, :8].reshape(n, 8, 3, 8).transpose(0, 2, 1, 3)
+    pixels[:, 192:].reshape(n, 8, 8)[:] = contexts[:, 8:16, :8]
+    pixels -= base[:, None].astype(np.float32)
     if not avail.all():
-        pixels *= np.repeat(avail, 64, axis=1)
+        blocks = pixels.reshape(n, 4, 64)
+        blocks *= avail.astype(np.float32)[:, :, None]  # a float mask: multiplying by bools casts per element
     x[:, 256:260] = avail * np.float32(_ACT_MAX)
     x[:, 260] = quality
     x[:, 261] = np.where(chroma, _ACT_MAX, 0)
