@@ -1,8 +1,9 @@
 """Rate-distortion plot: our measured curves beside published Kodak anchors (CompressAI-style JSON files).
 
 Left panel: PSNR-RGB vs bpp, ours (solid, markers) with the published curves (dashed: classical codecs,
-dotted: learned codecs). Right panel: SSIM-RGB vs bpp, ours only: the anchor files publish MS-SSIM, which is
-a different metric, so putting them on the same axis would invite a wrong comparison. Usage::
+dotted: learned codecs). Right panel: MS-SSIM (RGB, dB: -10 log10(1 - MS-SSIM)) vs bpp, ours with the published
+curves that give an RGB MS-SSIM (``ms-ssim-rgb``; files with only ``ms-ssim`` may average channels differently
+and are left out). Usage::
 
     python -m export.evaluation.plot_rd results/compression/kodak_compression.json --out results/compression/kodak_rd.png
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +53,16 @@ ANCHORS = (
 )
 
 
-def load_anchor(path: Path) -> tuple[list[float], list[float]] | None:
-    """(bpp, PSNR-RGB) of one CompressAI-style file, sorted by rate; None when it has no PSNR-RGB curve."""
+def load_anchor(path: Path, metric: str = "psnr-rgb") -> tuple[list[float], list[float]] | None:
+    """(bpp, ``metric``) of one CompressAI-style file, sorted by rate (``ms-ssim-rgb`` on the dB scale); None
+    when it has no such curve."""
     results = json.loads(path.read_text())["results"]
-    if "psnr-rgb" not in results:
+    if metric not in results:
         return None
-    points = sorted(zip(results["bpp"], results["psnr-rgb"]))
+    values = results[metric]
+    if metric == "ms-ssim-rgb":
+        values = [-10.0 * math.log10(max(1.0 - v, 1e-10)) for v in values]
+    points = sorted(zip(results["bpp"], values))
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -78,11 +84,11 @@ def _plot_ours(ax: Axes, curves: dict[str, tuple[list[float], list[float]]]) -> 
     ]
 
 
-def _plot_anchors(ax: Axes, anchors_dir: Path) -> list:
+def _plot_anchors(ax: Axes, anchors_dir: Path, metric: str = "psnr-rgb") -> list:
     lines = []
     for anchor in ANCHORS:
         path = anchors_dir / anchor.file
-        curve = load_anchor(path) if path.is_file() else None
+        curve = load_anchor(path, metric) if path.is_file() else None
         if curve is not None:
             style = ":" if anchor.learned else "--"
             lines += ax.plot(*curve, style, color=anchor.colour, lw=1.3, label=anchor.label)
@@ -112,12 +118,15 @@ def _psnr_panel(ax: Axes, result: dict, anchors_dir: Path, x_max: float, bd_max_
     ax.set_title("PSNR-RGB: this run and published Kodak results")
 
 
-def _ssim_panel(ax: Axes, result: dict, x_max: float) -> None:
-    ours = _plot_ours(ax, _our_curves(result, "ssim_rgb"))
-    _fit_limits(ax, ours, x_max)
+def _ms_ssim_panel(ax: Axes, result: dict, anchors_dir: Path, x_max: float) -> None:
+    published = _plot_anchors(ax, anchors_dir, "ms-ssim-rgb")
+    ours = _plot_ours(ax, _our_curves(result, "ms_ssim_db"))
+    _fit_limits(ax, published + ours, x_max)
+    if published:
+        ax.add_artist(ax.legend(handles=published, fontsize=7, loc="upper left", title="published", title_fontsize=7))
     ax.legend(handles=ours, fontsize=7, loc="lower right")
-    ax.set_ylabel("SSIM-RGB")
-    ax.set_title("SSIM-RGB, this run only (anchors publish MS-SSIM, not SSIM)")
+    ax.set_ylabel("MS-SSIM, RGB (dB)")
+    ax.set_title("MS-SSIM (dB): this run and published Kodak results")
 
 
 def plot_rd(result: dict, out: Path, anchors_dir: Path = DEFAULT_ANCHORS, bd_max_bpp: float | None = 1.0) -> Path:
@@ -125,7 +134,7 @@ def plot_rd(result: dict, out: Path, anchors_dir: Path = DEFAULT_ANCHORS, bd_max
     x_max = 1.05 * max(s["bpp"] for s in result["summary"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5))
     _psnr_panel(left, result, anchors_dir, x_max, bd_max_bpp)
-    _ssim_panel(right, result, x_max)
+    _ms_ssim_panel(right, result, anchors_dir, x_max)
     for ax in (left, right):
         ax.set_xlabel("bits per pixel (whole file)")
         ax.grid(alpha=0.3)
