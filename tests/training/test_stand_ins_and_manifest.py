@@ -76,11 +76,25 @@ def test_the_stand_ins_can_be_rebuilt(tmp_path) -> None:
 
 
 def test_packaged_deblockers_state_the_quality_range_they_were_measured_on() -> None:
+    """Every packaged deblocker that deblock() may use on JPEGs carries the quality limit its committed
+    measurement gives (a restorer of .bcnn decodes only needs none: the encoder measures its gain per file)."""
     results = REPO / "results" / "quality_range"
-    for info in runtime.models("deblock"):
+    jpeg_restorers = [info for info in runtime.models("deblock") if "jpeg" in info.restores]
+    assert jpeg_restorers, "no packaged deblocker restores JPEGs"
+    for info in jpeg_restorers:
         assert isinstance(info.details.get("max_quality"), int), info.id
         assert 1 <= info.max_quality <= 100, info.id
         # the manifest carries what the committed measurement gives, not a hand-picked number
         gain = json.loads((results / f"quality_range_{info.id}.json").read_text())["gain"]
         assert info.max_quality == max_quality(gain), info.id
         assert info.details["max_quality_by_mode"] == max_quality_by_mode(gain), info.id
+
+
+def test_packaged_defaults_restore_what_they_were_trained_on() -> None:
+    """New .bcnn files name the newest restorer trained on .bcnn decodes; deblock() keeps the newest JPEG one."""
+    for tables in ("jpeg", "mse", "ssim"):
+        bcnn = runtime.default_model("deblock", tables)
+        assert bcnn is not None and "bcnn" in bcnn.restores, tables
+    jpeg = runtime.default_model("deblock", "jpeg", restores="jpeg")
+    assert jpeg is not None and "jpeg" in jpeg.restores
+    assert all(m.details.get("restores") for m in runtime.models("deblock")), "say what each packaged deblocker restores"
