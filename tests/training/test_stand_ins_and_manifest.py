@@ -94,7 +94,9 @@ def test_packaged_defaults_restore_what_they_were_trained_on() -> None:
     """New .bcnn files name the newest restorer trained on .bcnn decodes; deblock() keeps the newest JPEG one."""
     for tables in ("jpeg", "mse", "ssim"):
         bcnn = runtime.default_model("deblock", tables)
-        assert bcnn is not None and "bcnn" in bcnn.restores, tables
+        assert bcnn is not None, tables
+        assert "bcnn" in bcnn.restores, tables
     jpeg = runtime.default_model("deblock", "jpeg", restores="jpeg")
-    assert jpeg is not None and "jpeg" in jpeg.restores
+    assert jpeg is not None
+    assert "jpeg" in jpeg.restores
     assert all(m.details.get("restores") for m in runtime.models("deblock")), "say what each packaged deblocker restores"
