@@ -53,6 +53,10 @@ from pillow_blockcnn.runtime.machine import machine
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "kodak"
 ANCHOR = "jpeg"
+#: The codec every Pillow 13 user already has: BD-rates against JPEG compare each codec with JPEG over its own
+#: shared PSNR interval, so two codecs' numbers can cover different intervals; the head-to-head table against
+#: this one compares them over the interval they share.
+HEAD_TO_HEAD = "avif"
 BD_MAX_BPP = 1.0
 BD_METHODS: tuple[Method, ...] = ("cubic", "pchip")
 
@@ -62,7 +66,10 @@ Saver = Callable[[Image.Image, int], bytes]
 # across codecs), with enough points at or below 1 bpp (>= 6) for the BD-rate fits.
 JPEG_GRID = (3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80)
 WEBP_GRID = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 85)
-AVIF_GRID = (10, 20, 30, 40, 50, 55, 60, 65, 70, 75)
+# AVIF starts low (q 0 and 5, about 0.05-0.08 bpp) as JPEG's and .bcnn's grids do: a BD-rate against JPEG is
+# taken over the PSNR interval the two curves share, so a grid that stops early leaves the low-rate end, where
+# the modern codecs gain most, out of AVIF's number and in the others'.
+AVIF_GRID = (0, 5, 10, 20, 30, 40, 50, 55, 60, 65, 70, 75)
 JXL_GRID = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 85)
 
 
@@ -358,9 +365,18 @@ def evaluate(images: list[Path], codecs: list[str], qualities: list[int] | None 
             "'pchip' (piecewise cubic Hermite, JCTVC/JVET practice) alongside",
         },
         "summary": summary,
-        "bd_rate": bd_rates(summary),
+        **scores(summary),
         "per_image": rows,
     }
+
+
+def scores(summary: list[dict]) -> dict[str, dict]:
+    """BD-rates against :data:`ANCHOR` (``bd_rate``) and, when it ran, head to head against
+    :data:`HEAD_TO_HEAD` (``bd_rate_vs_<codec>``)."""
+    out = {"bd_rate": bd_rates(summary)}
+    if any(s["codec"] == HEAD_TO_HEAD for s in summary):
+        out[f"bd_rate_vs_{HEAD_TO_HEAD}"] = bd_rates(summary, anchor=HEAD_TO_HEAD)
+    return out
 
 
 def _points_table(result: dict) -> list[str]:
@@ -376,14 +392,16 @@ def _points_table(result: dict) -> list[str]:
     return lines
 
 
-def _bd_table(result: dict) -> list[str]:
-    if not result["bd_rate"]:
-        return [f"No BD-rates: the anchor ({ANCHOR}) was not part of this run."]
+def _bd_table(result: dict, anchor: str = ANCHOR) -> list[str]:
+    key = "bd_rate" if anchor == ANCHOR else f"bd_rate_vs_{anchor}"
+    if not result.get(key):
+        return [f"No BD-rates: the anchor ({anchor}) was not part of this run."]
     lines = [
         (
-            f"BD-rate against {ANCHOR} (PSNR-RGB, points up to {BD_MAX_BPP:g} bpp; negative = fewer bits for the "
-            "same PSNR). The reported value is the least-squares cubic fit (VCEG-M33, as CompressAI and most "
-            "papers); the piecewise cubic (pchip, JCTVC/JVET practice) is shown beside it."
+            f"BD-rate against {anchor} (PSNR-RGB and MS-SSIM, points up to {BD_MAX_BPP:g} bpp; negative = fewer "
+            "bits for the same quality, over the quality interval the two curves share). The reported value is "
+            "the least-squares cubic fit (VCEG-M33, as CompressAI and most papers); the piecewise cubic (pchip, "
+            "JCTVC/JVET practice) is shown beside it."
         ),
         "",
         (
@@ -392,7 +410,7 @@ def _bd_table(result: dict) -> list[str]:
         ),
         "|---|---|---|---|---|---|---|",
     ]
-    for name, e in result["bd_rate"].items():
+    for name, e in result[key].items():
         if "psnr_interval_db" not in e:
             lines.append(f"| {name} | – | – | – | – | {e.get('error', '')} | – |")
             continue
@@ -411,7 +429,8 @@ def markdown(result: dict) -> str:
     v = result["versions"]
     lines = [
         (
-            f"Kodak, {len(result['images'])} images, mean per quality; {result['date']}, {result['machine']}, "
+            f"{result.get('data_name', 'Kodak')}, {len(result['images'])} images, mean per quality; "
+            f"{result['date']}, {result['machine']}, "
             f"Pillow {v['pillow']} (libjpeg-turbo {v['libjpeg_turbo']}, libwebp {v['libwebp']}, "
             f"libavif {v['libavif']} [{v['avif_codecs']}]), pillow-jxl-plugin {v['pillow_jxl_plugin']}; "
             f"wall time {result['wall_s']:.0f} s."
@@ -419,12 +438,45 @@ def markdown(result: dict) -> str:
         "",
         *[f"- `{name}`: {desc}" for name, desc in result["codecs"].items()],
         *[f"- `{name}`: unavailable ({why})" for name, why in result["unavailable"].items()],
+        *[
+            f"- merged: {', '.join(m['codecs'])} from `{m['file']}` ({m['date']}, {m['machine']})"
+            for m in result.get("merged_from", [])
+        ],
         "",
         *_points_table(result),
         "",
         *_bd_table(result),
+        *(["", *_bd_table(result, HEAD_TO_HEAD)] if f"bd_rate_vs_{HEAD_TO_HEAD}" in result else []),
     ]
     return "\n".join(lines) + "\n"
+
+
+def merge_runs(runs: list[dict], names: list[str]) -> dict:
+    """One result from several sweeps of the same images: the first run's context, every run's codecs (a
+    codec measured again in a later run takes that run's points). Lets a codec's grid be extended without
+    sweeping the others again."""
+    result = dict(runs[0])
+    for run, name in zip(runs[1:], names[1:]):
+        if run["images"] != result["images"]:
+            msg = f"{name} measured other images than {names[0]}: runs can only be merged on the same images"
+            raise SystemExit(msg)
+        redone = set(run["codecs"])
+        result["summary"] = [s for s in result["summary"] if s["codec"] not in redone] + run["summary"]
+        result["per_image"] = [r for r in result["per_image"] if r["codec"] not in redone] + run["per_image"]
+        for key in ("codecs", "qualities"):
+            result[key] = {k: v for k, v in result[key].items() if k not in redone} | run[key]
+    if len(runs) > 1:
+        result["merged_from"] = [
+            {"file": name, "date": run["date"], "machine": run["machine"], "codecs": list(run["codecs"])}
+            for run, name in zip(runs, names)
+        ]
+    return result
+
+
+def _data_name(folder: Path) -> str:
+    """The data set's name for the tables' titles: Kodak, LIVE1, ... (the folder's name otherwise)."""
+    known = {"kodak": "Kodak", "live1": "LIVE1", "classic5": "Classic5"}
+    return known.get(folder.name.lower(), folder.name)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -446,14 +498,26 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="TASK=PATH[:TABLES]",
         help="evaluate an unshipped ONNX model as if it were packaged, e.g. deblock=runs/d.onnx:jpeg (repeatable)",
     )
+    parser.add_argument(
+        "--rescore", type=Path, nargs="+", default=None, metavar="JSON",
+        help="no sweep: recompute the BD-rates and tables from earlier runs' JSON on the same images (a codec "
+        "in a later file replaces its points from an earlier one)",
+    )
     args = parser.parse_args(argv)
-    images = sorted(args.data.glob("*.png"))[: args.limit]
-    if not images:
-        parser.error(f"no PNG images in {args.data}")
-    candidates = dict(parse_spec(spec) for spec in args.candidate)
-    with installed(candidates):
-        result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
-    result["candidates"] = {k: {"task": t, "tables": tb} for k, (t, _, tb) in candidates.items()}
+    if args.rescore is not None:
+        result = merge_runs([json.loads(path.read_text()) for path in args.rescore], [str(p) for p in args.rescore])
+        result |= scores(result["summary"])
+        result.setdefault("data", str(args.data))  # runs from before "data" was recorded: say it with --data
+    else:
+        images = sorted(args.data.glob("*.png"))[: args.limit]
+        if not images:
+            parser.error(f"no PNG images in {args.data}")
+        candidates = dict(parse_spec(spec) for spec in args.candidate)
+        with installed(candidates):
+            result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
+        result["candidates"] = {k: {"task": t, "tables": tb} for k, (t, _, tb) in candidates.items()}
+        result["data"] = str(args.data)
+    result["data_name"] = _data_name(Path(result.get("data", DEFAULT_DATA)))
     table = markdown(result)
     print(table)
     for path, text in ((args.json, json.dumps(result, indent=1) + "\n"), (args.markdown, table)):

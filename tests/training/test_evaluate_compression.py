@@ -127,3 +127,29 @@ def test_decoder_settings_are_restored() -> None:
 def test_missing_jxl_plugin_is_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pillow_jxl", None)  # import now fails, as when the plugin is absent
     assert "pillow-jxl-plugin is not installed" in (ev.CODECS["jxl"].unavailable() or "")
+
+
+def _run(codecs: dict[str, float]) -> dict:
+    """A stand-in result: each codec is JPEG's curve with its rates scaled by a factor."""
+    summary = [
+        {"codec": name, "quality": q, "bpp": b * factor, "psnr_rgb": p, "ms_ssim_db": p - 15}
+        for name, factor in codecs.items()
+        for q, (b, p) in enumerate(zip(JPEG_BPP, JPEG_PSNR))
+    ]
+    return {"images": ["a.png"], "date": "d", "machine": "m", "summary": summary,
+            "per_image": [{"codec": s["codec"]} for s in summary],
+            "codecs": dict.fromkeys(codecs, "x"), "qualities": dict.fromkeys(codecs, [0])}
+
+
+def test_runs_merge_and_score_head_to_head_against_avif() -> None:
+    """A codec measured again replaces its points; the head-to-head table compares with AVIF directly."""
+    merged = ev.merge_runs([_run({"jpeg": 1.0, "avif": 0.9, "bcnn": 0.5}), _run({"avif": 0.5})], ["a", "b"])
+    assert sorted(merged["codecs"]) == ["avif", "bcnn", "jpeg"]
+    assert len(merged["summary"]) == 3 * len(JPEG_BPP)
+    assert [m["file"] for m in merged["merged_from"]] == ["a", "b"]
+    scores = ev.scores(merged["summary"])
+    assert scores["bd_rate"]["avif"]["bd_rate_cubic_pct"] == pytest.approx(-50.0, abs=1e-6)
+    assert scores["bd_rate_vs_avif"]["bcnn"]["bd_rate_cubic_pct"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["bd_rate_vs_avif"]["bcnn"]["ms_ssim_bd_rate_cubic_pct"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(SystemExit, match="other images"):
+        ev.merge_runs([_run({"jpeg": 1.0}), _run({"avif": 1.0}) | {"images": ["b.png"]}], ["a", "b"])
