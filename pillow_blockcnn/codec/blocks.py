@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["BLOCK", "CONTEXT", "BlockPredictor", "NullPredictor", "gather_contexts", "wavefronts"]
+__all__ = ["BLOCK", "CONTEXT", "BlockPredictor", "NullPredictor", "context_windows", "gather_contexts", "wavefronts"]
 
 BLOCK = 8
 CONTEXT = 3 * BLOCK
@@ -65,24 +65,36 @@ def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarra
 _NEIGHBOURS = ((0, 0), (0, BLOCK), (0, 2 * BLOCK), (BLOCK, 0))
 
 
+def context_windows(recon: np.ndarray) -> np.ndarray:
+    """Every block's 24x24 window of ``recon`` (a plane with an 8-pixel border) as one read-only strided
+    view ``[blocks_y, blocks_x, 24, 24]``: a front's windows are then one fancy-indexed copy of 24-byte rows
+    (the prediction pass does this once per front; a per-pixel gather cost as much as the network on small
+    fronts). The view reads the plane as it is when indexed, so one view serves a whole decode."""
+    sy, sx = recon.strides
+    blocks_y, blocks_x = (recon.shape[0] - 2 * BLOCK) // BLOCK, (recon.shape[1] - 2 * BLOCK) // BLOCK
+    return np.lib.stride_tricks.as_strided(
+        recon, shape=(blocks_y, blocks_x, CONTEXT, CONTEXT), strides=(BLOCK * sy, BLOCK * sx, sy, sx),
+        writeable=False,
+    )
+
+
 def gather_contexts(
-    recon: np.ndarray, by: np.ndarray, bx: np.ndarray, available: np.ndarray | None = None
+    recon: np.ndarray,
+    by: np.ndarray,
+    bx: np.ndarray,
+    available: np.ndarray | None = None,
+    windows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Windows around blocks ``(by, bx)`` of ``recon``, a plane with an 8-pixel zero border on every side.
 
     ``available`` (``[N, 4]`` bool, from :func:`.tiles.tile_fronts`) says which neighbours the blocks may
     use; a neighbour it excludes is zeroed like one outside the plane. Without it, every neighbour inside
-    the plane is available (one tile). Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
+    the plane is available (one tile). ``windows``: :func:`context_windows` of ``recon``, when the caller
+    keeps one. Returns ``(contexts [N, 24, 24] uint8, available [N, 4] bool)``.
     """
-    sy, sx = recon.strides
-    blocks_y, blocks_x = (recon.shape[0] - 2 * BLOCK) // BLOCK, (recon.shape[1] - 2 * BLOCK) // BLOCK
-    # Every block's window as a strided view of the plane, so a front's windows are one fancy-indexed copy
-    # of 24-byte rows: the prediction pass does this once per front, and a per-pixel gather cost as much as
-    # the network on small fronts.
-    windows = np.lib.stride_tricks.as_strided(
-        recon, shape=(blocks_y, blocks_x, CONTEXT, CONTEXT), strides=(BLOCK * sy, BLOCK * sx, sy, sx),
-        writeable=False,
-    )
+    if windows is None:
+        windows = context_windows(recon)
+    blocks_x = windows.shape[1]
     contexts = windows[by, bx].astype(np.uint8, copy=False)
     contexts[:, BLOCK : 2 * BLOCK, BLOCK:] = 0  # the block itself and its right neighbour
     contexts[:, 2 * BLOCK :] = 0  # the block row below

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import jpeg
-from .blocks import BLOCK, BlockPredictor, gather_contexts
+from .blocks import BLOCK, BlockPredictor, context_windows, gather_contexts
 from .quantise import block_bits, dc_bits, lagrangian, quantise_blocks
 from .tiles import tile_fronts
 
@@ -124,9 +124,10 @@ def code_predicted(
             raise ValueError(msg)
         plain_blocks, plain_block_sse = _as_blocks(plain.recon), plain.block_sse
     sse = 0
+    windows = context_windows(recon)
     for front in tile_fronts(blocks_y, blocks_x, tile):
         by, bx = front.by, front.bx
-        contexts, available = gather_contexts(recon, by, bx, front.available)
+        contexts, available = gather_contexts(recon, by, bx, front.available, windows)
         prediction = _check_prediction(predictor.predict(contexts, available, index), len(by))
         target = target_blocks[by, bx]
         # The scan codes a DC against the block before it in raster order: the left one, decoded already.
@@ -180,13 +181,14 @@ def decode_predicted_planes(
     call. Planes never read each other, and a front needs only the earlier fronts of its own plane, so the
     result is each plane's own decode; the calls are fewer and larger (the network's fixed cost per call
     and per-front numpy work were most of a 768x512 decode)."""
-    recons, flats, fronts = [], [], []
+    recons, flats, windows, fronts = [], [], [], []
     for residual in residuals:
         h, w = residual.shape
         recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
         recon[BLOCK:-BLOCK, BLOCK:-BLOCK] = residual
         recons.append(recon)
         flats.append(recon.reshape(-1))  # a view: writing it rebuilds the plane
+        windows.append(context_windows(recon))  # a view too: it reads the blocks rebuilt so far
         fronts.append(tile_fronts(h // BLOCK, w // BLOCK, tile))
     for t in range(max((len(f) for f in fronts), default=0)):
         parts = []
@@ -199,7 +201,7 @@ def decode_predicted_planes(
                 by, bx = front.by[keep], front.bx[keep]
                 # Blocks not yet rebuilt hold their residual; the causal window never reads them (it reads
                 # only earlier fronts, and masks the block itself, its right neighbour and the row below).
-                contexts, available = gather_contexts(recons[p], by, bx, front.available[keep])
+                contexts, available = gather_contexts(recons[p], by, bx, front.available[keep], windows[p])
                 parts.append((p, _block_pixels(recons[p].shape[1], by, bx), contexts, available))
         if not parts:
             continue

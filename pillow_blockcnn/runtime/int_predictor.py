@@ -72,4 +72,8 @@ class IntegerOnnxPredictor:
     def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
         x, base = integer_inputs(contexts, available, self.quality, np.asarray(plane) > 0)
         (delta,) = self._session.run(["delta"], {"x": x})
-        return np.clip(base[:, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
+        # delta holds integers and base is 0..255: their float32 sum is the integer sum wherever it is below
+        # 2^24, and a sum beyond that clips to 0 or 255 whichever way float32 rounds it
+        out = delta + base.astype(np.float32)[:, None]
+        np.clip(out, 0, 255, out=out)
+        return out.astype(np.uint8).reshape(-1, 8, 8)
