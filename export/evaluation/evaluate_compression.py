@@ -461,10 +461,12 @@ def merge_runs(runs: list[dict], names: list[str]) -> dict:
             msg = f"{name} measured other images than {names[0]}: runs can only be merged on the same images"
             raise SystemExit(msg)
         redone = set(run["codecs"])
-        result["summary"] = [s for s in result["summary"] if s["codec"] not in redone] + run["summary"]
-        result["per_image"] = [r for r in result["per_image"] if r["codec"] not in redone] + run["per_image"]
-        for key in ("codecs", "qualities"):
-            result[key] = {k: v for k, v in result[key].items() if k not in redone} | run[key]
+        for key in ("codecs", "qualities"):  # a codec keeps its place (and its colour in the plots)
+            result[key] = {k: run[key][k] if k in redone else v for k, v in result[key].items()} | run[key]
+        order = {name: i for i, name in enumerate(result["codecs"])}
+        for key in ("summary", "per_image"):
+            rows = [r for r in result[key] if r["codec"] not in redone] + run[key]
+            result[key] = sorted(rows, key=lambda r: order[r["codec"]])  # stable: qualities keep their order
     if len(runs) > 1:
         result["merged_from"] = [
             {"file": name, "date": run["date"], "machine": run["machine"], "codecs": list(run["codecs"])}
