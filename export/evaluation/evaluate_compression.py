@@ -370,12 +370,17 @@ def evaluate(images: list[Path], codecs: list[str], qualities: list[int] | None 
     }
 
 
+def score_key(anchor: str) -> str:
+    """Where a result keeps its BD-rates against ``anchor``: ``bd_rate`` for :data:`ANCHOR` (as always),
+    ``bd_rate_vs_<anchor>`` for another."""
+    return "bd_rate" if anchor == ANCHOR else f"bd_rate_vs_{anchor}"
+
+
 def scores(summary: list[dict]) -> dict[str, dict]:
-    """BD-rates against :data:`ANCHOR` (``bd_rate``) and, when it ran, head to head against
-    :data:`HEAD_TO_HEAD` (``bd_rate_vs_<codec>``)."""
-    out = {"bd_rate": bd_rates(summary)}
+    """BD-rates against :data:`ANCHOR` and, when it ran, head to head against :data:`HEAD_TO_HEAD`."""
+    out = {score_key(ANCHOR): bd_rates(summary)}
     if any(s["codec"] == HEAD_TO_HEAD for s in summary):
-        out[f"bd_rate_vs_{HEAD_TO_HEAD}"] = bd_rates(summary, anchor=HEAD_TO_HEAD)
+        out[score_key(HEAD_TO_HEAD)] = bd_rates(summary, anchor=HEAD_TO_HEAD)
     return out
 
 
@@ -393,7 +398,7 @@ def _points_table(result: dict) -> list[str]:
 
 
 def _bd_table(result: dict, anchor: str = ANCHOR) -> list[str]:
-    key = "bd_rate" if anchor == ANCHOR else f"bd_rate_vs_{anchor}"
+    key = score_key(anchor)
     if not result.get(key):
         return [f"No BD-rates: the anchor ({anchor}) was not part of this run."]
     lines = [
@@ -429,7 +434,7 @@ def markdown(result: dict) -> str:
     v = result["versions"]
     lines = [
         (
-            f"{result.get('data_name', 'Kodak')}, {len(result['images'])} images, mean per quality; "
+            f"{_data_name(Path(result.get('data', DEFAULT_DATA)))}, {len(result['images'])} images, mean per quality; "
             f"{result['date']}, {result['machine']}, "
             f"Pillow {v['pillow']} (libjpeg-turbo {v['libjpeg_turbo']}, libwebp {v['libwebp']}, "
             f"libavif {v['libavif']} [{v['avif_codecs']}]), pillow-jxl-plugin {v['pillow_jxl_plugin']}; "
@@ -446,7 +451,7 @@ def markdown(result: dict) -> str:
         *_points_table(result),
         "",
         *_bd_table(result),
-        *(["", *_bd_table(result, HEAD_TO_HEAD)] if f"bd_rate_vs_{HEAD_TO_HEAD}" in result else []),
+        *(["", *_bd_table(result, HEAD_TO_HEAD)] if score_key(HEAD_TO_HEAD) in result else []),
     ]
     return "\n".join(lines) + "\n"
 
@@ -463,7 +468,7 @@ def merge_runs(runs: list[dict], names: list[str]) -> dict:
         redone = set(run["codecs"])
         for key in ("codecs", "qualities"):  # a codec keeps its place (and its colour in the plots)
             result[key] = {k: run[key][k] if k in redone else v for k, v in result[key].items()} | run[key]
-        order = {name: i for i, name in enumerate(result["codecs"])}
+        order = {codec: i for i, codec in enumerate(result["codecs"])}
         for key in ("summary", "per_image"):
             rows = [r for r in result[key] if r["codec"] not in redone] + run[key]
             result[key] = sorted(rows, key=lambda r: order[r["codec"]])  # stable: qualities keep their order
@@ -519,7 +524,6 @@ def main(argv: list[str] | None = None) -> dict:
             result = evaluate(images, args.codecs, args.qualities, max(1, args.repeat))
         result["candidates"] = {k: {"task": t, "tables": tb} for k, (t, _, tb) in candidates.items()}
         result["data"] = str(args.data)
-    result["data_name"] = _data_name(Path(result.get("data", DEFAULT_DATA)))
     table = markdown(result)
     print(table)
     for path, text in ((args.json, json.dumps(result, indent=1) + "\n"), (args.markdown, table)):
