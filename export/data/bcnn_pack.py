@@ -131,17 +131,25 @@ class PackSampler:
     """Training batches from a pack: random crops' (network input, target) pairs, each under one of the eight
     rotations/flips (which keep the 8x8 and 4:2:0 grids of a grid-aligned square crop), as torch tensors.
 
+    With ``teacher`` (a teacher's restorations of the pack's crops, ``export.data.teacher``) a batch is the
+    triple (input, target, teacher's output), the last under the same rotation/flip as its crop.
+
     A pure function of (seed, step), as :class:`export.data.crops.CropSampler` is, so a resumed run sees the
     batches the uninterrupted one would have."""
 
-    def __init__(self, pack: dict[str, np.ndarray], batch: int, seed: int) -> None:
+    def __init__(self, pack: dict[str, np.ndarray], batch: int, seed: int, teacher: np.ndarray | None = None) -> None:
         self.clean, self.decoded, self.quality = pack["clean"], pack["decoded"], pack["quality"]
+        self.teacher = teacher
         self.batch_size, self.seed = batch, seed
         self.images = self.clean  # what the training log counts as "used"
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, step])
-        xs, ts = [], []
+        xs, ts, teacher = [], [], []
+
+        def target(rgb: np.ndarray) -> np.ndarray:
+            return (rgb_to_ycbcr_float(rgb).transpose(2, 0, 1) / 255.0).astype(np.float32)
+
         for i in rng.integers(0, len(self.clean), self.batch_size):
             k, flip = int(rng.integers(0, 4)), bool(rng.random() < 0.5)
 
@@ -150,8 +158,11 @@ class PackSampler:
                 return np.ascontiguousarray(a[:, ::-1] if flip else a)
 
             xs.append(make_input(rgb_to_ycbcr_float(view(self.decoded[i])), int(self.quality[i])))
-            ts.append((rgb_to_ycbcr_float(view(self.clean[i])).transpose(2, 0, 1) / 255.0).astype(np.float32))
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+            ts.append(target(view(self.clean[i])))
+            if self.teacher is not None:
+                teacher.append(target(view(self.teacher[i])))
+        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)))
+        return out if self.teacher is None else (*out, torch.from_numpy(np.stack(teacher)))
 
 
 def load(path: Path) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from export.conversion.onnx_weights import read_state_dict
 from export.conversion.quantize import KEEP_FLOAT
 from export.data.bcnn_pack import PackSampler
 from export.data.bcnn_pack import load as load_pack
@@ -36,10 +37,12 @@ from export.data.crops import (
     make_input,
     split_holdout,
 )
+from export.data.teacher import load_targets
 from export.evaluation.metrics import ms_ssim_rgb_db, psnr, rgb_to_y_matlab
 from export.networks.deblocker import build_model, count_params
 from export.training.checkpoints import load_snapshot
 from export.training.losses import ms_ssim, ycbcr_to_rgb
+from export.training.prune import describe, output_agreement, prune
 from export.training.qat import FakeQuantized
 from export.training.records import log
 from export.training.schedule import lr_at
@@ -115,6 +118,16 @@ def restoration_loss(out: torch.Tensor, target: torch.Tensor, spec: dict[str, An
         return (torch.log10(per_sample + float(spec.get("eps", 1e-8))) + float(spec.get("msssim_weight", 1.0)) * term).mean()
     msg = f"unknown loss kind {spec['kind']!r}: use 'mse', 'log_mse' or 'log_mse_msssim'"
     raise ValueError(msg)
+
+
+def distillation_loss(out: torch.Tensor, target: torch.Tensor, teacher: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    """The config's restoration loss against the original plus ``distill.weight`` times the log-MSE (same
+    channel weights) against the teacher's restoration: the teacher's output is a target the student can
+    reach, which the original, behind the information the quantiser destroyed, is not."""
+    spec = cfg.get("loss") or {"kind": "mse"}
+    d = cfg["distill"]
+    to_teacher = {"kind": "log_mse", "channel_weights": spec.get("channel_weights", [1.0, 1.0, 1.0])}
+    return restoration_loss(out, target, spec) + float(d.get("weight", 1.0)) * restoration_loss(out, teacher, to_teacher)
 
 
 class PackValidator:
@@ -196,6 +209,18 @@ def _warm_start(model: torch.nn.Module, run: str) -> None:
         raise SystemExit(msg)
 
 
+def _pruned_start(model: torch.nn.Module, spec: dict[str, Any], sampler: CropSampler | PackSampler) -> dict[str, Any]:
+    """A new run's weights cut from a shipped model (``export.training.prune``): config ``prune`` =
+    ``{"onnx": path, "model": the ONNX model's architecture spec, "batches": how many training batches rank
+    its channels}``. Returns the record for the log."""
+    teacher = build_model(spec["model"])
+    teacher.load_state_dict(read_state_dict(spec["onnx"]))
+    teacher.eval()
+    batches = [sampler.batch(10_000_000 + i)[0] for i in range(int(spec.get("batches", 8)))]  # not a training step's batch
+    keep = prune(teacher, model, batches)
+    return {"from": spec["onnx"], **describe(keep), "start_psnr_vs_teacher_db": round(output_agreement(teacher, model, batches), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
@@ -218,7 +243,8 @@ def main() -> None:
     sampler: CropSampler | PackSampler
     if "pack" in d:  # .bcnn decodes, pre-coded (export.data.bcnn_pack)
         pack = load_pack(Path(d["pack"]))
-        sampler, validator = PackSampler(pack, d["sampler"]["batch"], seed), PackValidator(pack)
+        teacher = load_targets(Path(cfg["distill"]["targets"]), len(pack["clean"])) if "distill" in cfg else None
+        sampler, validator = PackSampler(pack, d["sampler"]["batch"], seed, teacher), PackValidator(pack)
     else:  # Pillow JPEGs, coded per batch
         train_imgs = [load_rgb(f) for f in train_files]
         val_imgs = [load_rgb(f) for f in val_files]
@@ -234,7 +260,7 @@ def main() -> None:
     qat = FakeQuantized(model, cfg["qat"].get("keep_float", KEEP_FLOAT)) if "qat" in cfg else None
     net = qat if qat is not None else model
     opt = make_optimizer(model, cfg)
-    step, best, wall_prev = 0, -float("inf"), 0.0
+    step, best, wall_prev, pruned = 0, -float("inf"), 0.0, None
     last = run_dir / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -248,13 +274,15 @@ def main() -> None:
         step, best, wall_prev = snap["step"], snap["best"], snap["wall_s"]
     elif "init" in cfg:
         _warm_start(model, cfg["init"])
+    elif "prune" in cfg:
+        pruned = _pruned_start(model, cfg["prune"], sampler)
     if qat is not None and not last.exists() and cfg["qat"].get("ranges"):
         qat.load_onnx_ranges(cfg["qat"]["ranges"])  # export.conversion.quantize's int8 model of the starting weights
     log_path = run_dir / "log.jsonl"
     log(log_path, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline=validator.baseline(),
-        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"))
+        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"), pruned=pruned)
 
     s = cfg["schedule"]
     total, stop = s["total_iters"], min(s["total_iters"], args.max_steps or s["total_iters"])
@@ -273,9 +301,9 @@ def main() -> None:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, t = sampler.batch(step)
-        x, t = x.contiguous(memory_format=layout), t.contiguous(memory_format=layout)
-        loss = restoration_loss(net(x), t, cfg.get("loss"))
+        x, t, *teacher_out = (b.contiguous(memory_format=layout) for b in sampler.batch(step))
+        out = net(x)
+        loss = distillation_loss(out, t, teacher_out[0], cfg) if teacher_out else restoration_loss(out, t, cfg.get("loss"))
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
