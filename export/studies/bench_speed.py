@@ -73,15 +73,16 @@ def parse_design(text: str) -> dict:
     return {"arch": "BlockUNet", "ch": ch, "enc_blocks": enc, "dec_blocks": dec}
 
 
-def compare(designs: list[str], onnx_files: list[Path], precision: str, threads: int, rounds: int) -> list[dict]:
-    """Median seconds per 768x512 image of each design and ONNX file, timed in ``rounds`` alternating turns."""
+def compare(designs: list[str], onnx_files: list[Path], precision: str, threads: int, rounds: int,
+            hw: tuple[int, int] = (512, 768)) -> list[dict]:
+    """Median seconds per ``hw`` image of each design and ONNX file, timed in ``rounds`` alternating turns."""
     with tempfile.TemporaryDirectory() as d:
         paths = {text: export_design(parse_design(text), Path(d) / f"d{i}.onnx", precision) for i, text in enumerate(designs)}
         paths |= {str(p): p for p in onnx_files}
         times: dict[str, list[float]] = {k: [] for k in paths}
         for _ in range(rounds):
             for k, p in paths.items():
-                times[k] += time_session(p, threads, reps=3)
+                times[k] += time_session(p, threads, hw, reps=3)
     return [{"model": k, "precision": precision if k in designs else "as shipped", "median_s": float(np.median(v)),
              "macs_per_pixel": macs_per_pixel(parse_design(k)) if k in designs else None} for k, v in times.items()]
 

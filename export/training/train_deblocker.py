@@ -8,6 +8,11 @@ Writes ``runs/<name>/``: ``last.pt`` (every ``ckpt_minutes`` and at each validat
 validation gain, Y and RGB averaged), ``log.jsonl`` and ``config.json``. Restarting the same command resumes
 from ``last.pt``: model, optimiser, scheduler, step and torch RNG are restored, and batches are a function of
 (seed, step), so the schedule (defined by ``total_iters``) continues exactly.
+
+Where a new run's weights come from: ``last.pt`` (resume), else the run's committed float16 snapshot, else
+``init`` (another run's weights, a fine-tune), else ``prune`` (a narrower network cut from a shipped ONNX
+model, ``export.training.prune``), else random. ``distill`` adds a teacher's restorations of the pack
+(``export.data.teacher``) as a second target.
 """
 
 from __future__ import annotations

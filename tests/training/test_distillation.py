@@ -202,3 +202,15 @@ def test_pruned_distilled_run_starts_near_its_teacher_and_resumes_exactly(tmp_pa
     assert start["pruned"]["start_psnr_vs_teacher_db"] > 60  # the cut is the teacher's live half
     resumed = [e for e in events if e.get("event") == "start"][1]
     assert resumed["pruned"] is None  # a resumed run takes its weights from last.pt, not from a new cut
+
+
+def test_bench_speed_counts_multiply_adds_and_times_designs_beside_shipped_files(tmp_path) -> None:
+    from export.studies import bench_speed
+
+    # dblk-6's design, counted by hand layer by layer in export/NOTES.md ("distilling dblk-6")
+    assert bench_speed.macs_per_pixel(bench_speed.parse_design("64,128,192:1,2,4:1,1")) == 145_600
+    onnx_path = export_model(_random(SMALL, 12), tmp_path / "s.onnx", sample_hw=(32, 32))
+    rows = bench_speed.compare(["4,6,8:1,1,1:1,1"], [onnx_path], "float", threads=1, rounds=1, hw=(64, 96))
+    assert [r["model"] for r in rows] == ["4,6,8:1,1,1:1,1", str(onnx_path)]
+    assert rows[0]["macs_per_pixel"] == bench_speed.macs_per_pixel(SMALL) and rows[1]["macs_per_pixel"] is None
+    assert all(r["median_s"] > 0 for r in rows)
