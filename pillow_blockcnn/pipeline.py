@@ -28,12 +28,22 @@ from .metrics import sse
 __all__ = ["Decoded", "decode_pixels", "encode_pixels", "resolve_models"]
 
 
-def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime.ModelInfo | None:
+def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> runtime.ModelInfo | None:
+    if isinstance(wanted, str) and task == "deblock":  # a named model: the speed/quality trade is the user's
+        if wanted not in _restorers():
+            msg = f"{option}={wanted!r} is not a .bcnn restoration model here: use one of {_restorers()}"
+            raise ValueError(msg)
+        model = runtime.require_task(wanted, task)
+        if tables not in model.tables:
+            msg = f"{option}={wanted!r} was not made for {tables!r} tables (it serves {list(model.tables)})"
+            raise ValueError(msg)
+        return model
     model = runtime.default_model(task, tables)
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
-        msg = f"{option} must be True, False or None (automatic), got {wanted!r}"
+        names = f", or a deblocking model id ({', '.join(_restorers())})" if task == "deblock" else ""
+        msg = f"{option} must be True, False or None (automatic){names}, got {wanted!r}"
         raise ValueError(msg)
     if wanted and model is None:
         msg = (
@@ -42,6 +52,10 @@ def _choose(task: str, wanted: bool | None, option: str, tables: str) -> runtime
         )
         raise ValueError(msg)
     return model if wanted else None
+
+
+def _restorers() -> list[str]:
+    return [m.id for m in runtime.models("deblock") if "bcnn" in m.restores]
 
 
 def _predictor(models: tuple[str, ...], quality: int) -> BlockPredictor:
@@ -71,19 +85,21 @@ def encode_pixels(
     coding: str = DEFAULT_CODING,
     tile: int = DEFAULT_TILE_BLOCKS,
     predict: bool | None = None,
-    deblock: bool | None = None,
+    deblock: bool | str | None = None,
     reconstruct: bool = False,
 ) -> codec.EncodedImage:
     """Encode with the installed models; ``None`` means "use one if this installation has it", and for
     deblocking also "if it brings this image closer to the original": the encoder, which alone has the
     original, runs the deblocker once on its reconstruction and keeps the recommendation only when the error
     drops. (The deblocker is trained on 4:2:0 JPEGs and can make 4:4:4 files at high quality worse.)
+    ``deblock`` may also name the deblocking model to recommend (another point of the speed/quality trade
+    than the default's), with the same "if it brings the image closer" decision.
     ``reconstruct``: also return the decoded pixels (before deblocking) in ``reconstruction``, which the
     encoder has anyway: a restoration model's training data is exactly this."""
     predict_model = _choose("predict", predict, "predict", tables)
     deblock_model = _choose("deblock", deblock, "deblock", tables)
     predictor = _predictor((predict_model.id,), quality) if predict_model is not None else None
-    decide = deblock is None and deblock_model is not None
+    decide = (deblock is None or isinstance(deblock, str)) and deblock_model is not None
     encoded = codec.encode(
         pixels,
         mode,

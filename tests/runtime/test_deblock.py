@@ -255,3 +255,27 @@ def test_a_deblocker_for_bcnn_decodes_is_not_used_on_jpegs(registry, sample) -> 
     jpeg = _jpeg(sample.crop((0, 0, 64, 48)), 20)
     expected = runtime.deblock_array(np.asarray(jpeg.convert("RGB")), 20, MODEL_ID)
     np.testing.assert_array_equal(np.asarray(pillow_blockcnn.deblock(jpeg.convert("RGB"), quality=20)), expected)
+
+
+def test_a_save_can_name_the_restorer_it_recommends(registry, sample, monkeypatch) -> None:
+    """``deblock=<model id>`` picks another point of the speed/quality trade than the default's: the file
+    recommends that model (when it helps, as the automatic choice), and its decode runs it."""
+    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
+                           restores=["bcnn"])
+    runtime.register_model("test-jpeg-only", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
+                           restores=["jpeg"])
+    src = sample.crop((0, 0, 64, 48))
+    with monkeypatch.context() as m:  # the random stand-in never helps: let the encoder's check say it does
+        m.setattr(pillow_blockcnn.pipeline, "_deblocking_pays", lambda *a: True)
+        with Image.open(io.BytesIO(save_bytes(src, quality=20, deblock=MODEL_ID))) as im:
+            assert im.info["models"][-1] == MODEL_ID
+            im.load()
+            assert im.info["deblocked_with"] == MODEL_ID
+    with Image.open(io.BytesIO(save_bytes(src, quality=20, deblock=MODEL_ID))) as im:
+        assert not im.info["deblock"]  # and without the override: the encoder's check leaves it out
+    for bad, match in (("test-jpeg-only", "not a .bcnn restoration model"), ("pred-2", "not a .bcnn restoration"),
+                       ("never-existed", "use one of .*test-fast")):
+        with pytest.raises(ValueError, match=match):
+            save_bytes(src, quality=20, deblock=bad)
+    with pytest.raises(ValueError, match="or a deblocking model id"):
+        save_bytes(src, quality=20, deblock=3)
