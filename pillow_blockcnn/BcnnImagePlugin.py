@@ -45,8 +45,9 @@ class BcnnImageFile(ImageFile.ImageFile):
     #: Set by :meth:`draft`: decode reduced by this factor (1, 2, 4, 8), and the Y plane alone for mode L.
     _draft_scale = 1
     _draft_luma = False
-    #: Deblock on load: None follows ``options.DEBLOCK``; :func:`pillow_blockcnn.open_bcnn` sets it per image.
-    deblock: bool | None = None
+    #: Deblock on load (or the restorer's id): None follows ``options.DEBLOCK``; :func:`pillow_blockcnn.open_bcnn`
+    #: sets it per image.
+    deblock: bool | str | None = None
 
     def _open(self) -> None:
         assert self.fp is not None
@@ -91,7 +92,7 @@ class BcnnImageFile(ImageFile.ImageFile):
             deblock = options.DEBLOCK if self.deblock is None else self.deblock
             # A reduced draft skips the post-filter: a 2x-8x reduction averages away what it would restore.
             decoded = pipeline.decode_pixels(
-                parsed, deblock=deblock and self._draft_scale == 1, luma_only=self._draft_luma
+                parsed, deblock=deblock if self._draft_scale == 1 else False, luma_only=self._draft_luma
             )
             if self._draft_scale > 1:
                 reduced = Image.fromarray(decoded.pixels).reduce(self._draft_scale)

@@ -20,7 +20,7 @@ from typing import IO
 
 from PIL import Image
 
-from . import options
+from . import options, pipeline
 from ._version import __version__
 from .deblocking import deblock
 from .format import BcnnFormatError
@@ -56,7 +56,7 @@ def _register_imageio() -> None:
 def register_bcnn_opener(**decoder_options: object) -> None:
     """Register the format (idempotent) and set decoder options.
 
-    Options: ``deblock`` (bool, run the deblocking model a file recommends),
+    Options: ``deblock`` (bool, run the deblocking model a file recommends, or a restorer's id to run instead),
     ``providers`` (onnxruntime providers, e.g. ``["CPUExecutionProvider"]``),
     ``threads`` (onnxruntime intra-op threads, 0 = all cores).
     """
@@ -66,14 +66,17 @@ def register_bcnn_opener(**decoder_options: object) -> None:
     _register_imageio()
 
 
-def open_bcnn(fp: str | bytes | IO[bytes], *, deblock: bool | None = None) -> Image.Image:
+def open_bcnn(fp: str | bytes | IO[bytes], *, deblock: bool | str | None = None) -> Image.Image:
     """``Image.open`` for a .bcnn file with a decoder option for this image alone.
 
     ``deblock`` overrides :data:`pillow_blockcnn.options.DEBLOCK` for this
     image: ``False`` returns the exact decode (``docs/FORMAT.md`` §3–§5) even
-    when the file recommends deblocking. Anything that is not .bcnn raises
+    when the file recommends deblocking; a model id (``"dblk-7"``) runs that
+    restorer where the file recommends one. Anything that is not .bcnn raises
     Pillow's ``UnidentifiedImageError``.
     """
+    if isinstance(deblock, str):
+        pipeline.bcnn_restorer(deblock)  # a ValueError before the file is opened
     image = Image.open(fp, formats=["BCNN"])
     image.deblock = deblock  # type: ignore[attr-defined]  (read by BcnnImageFile.load)
     return image

@@ -17,8 +17,9 @@ from .runtime import settings
 
 __all__ = ["DEBLOCK", "current", "update"]
 
-#: Run the deblocking model after decoding when the file recommends it.
-DEBLOCK: bool = os.environ.get("PILLOW_BLOCKCNN_DEBLOCK", "1") not in ("0", "false", "no")
+#: Run the deblocking model after decoding when the file recommends it (True), never (False), or run this
+#: .bcnn restorer (a model id, e.g. the faster ``"dblk-7"``) where the file recommends one.
+DEBLOCK: bool | str = os.environ.get("PILLOW_BLOCKCNN_DEBLOCK", "1") not in ("0", "false", "no")
 
 _NAMES = ("deblock", "providers", "threads")
 
@@ -35,7 +36,12 @@ def update(**options: object) -> None:
             msg = f"threads must be an integer >= 0, got {threads!r}"
             raise ValueError(msg)
     if "deblock" in options:
-        globals()["DEBLOCK"] = bool(options["deblock"])
+        deblock = options["deblock"]
+        if isinstance(deblock, str):
+            from .pipeline import bcnn_restorer  # validated now, not at the first load
+
+            bcnn_restorer(deblock)
+        globals()["DEBLOCK"] = deblock if isinstance(deblock, str) else bool(deblock)
     if "providers" in options:
         providers = options["providers"]
         if isinstance(providers, str):

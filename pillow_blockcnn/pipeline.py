@@ -25,15 +25,12 @@ from .format.container import Container, Header
 from .format.limits import DEFAULT_CODING, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, DEFAULT_TILE_BLOCKS
 from .metrics import sse
 
-__all__ = ["Decoded", "decode_pixels", "encode_pixels", "resolve_models"]
+__all__ = ["Decoded", "bcnn_restorer", "decode_pixels", "encode_pixels", "resolve_models"]
 
 
 def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> runtime.ModelInfo | None:
     if isinstance(wanted, str) and task == "deblock":  # a named model: the speed/quality trade is the user's
-        if wanted not in _restorers():
-            msg = f"{option}={wanted!r} is not a .bcnn restoration model here: use one of {_restorers()}"
-            raise ValueError(msg)
-        model = runtime.require_task(wanted, task)
+        model = bcnn_restorer(wanted, option)
         if tables not in model.tables:
             msg = f"{option}={wanted!r} was not made for {tables!r} tables (it serves {list(model.tables)})"
             raise ValueError(msg)
@@ -56,6 +53,15 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
 
 def _restorers() -> list[str]:
     return [m.id for m in runtime.models("deblock") if "bcnn" in m.restores]
+
+
+def bcnn_restorer(model_id: str, option: str = "deblock") -> runtime.ModelInfo:
+    """The installed deblocking model ``model_id`` that restores .bcnn decodes, for a ``deblock=<model id>``
+    option of the encoder or the decoder; a ValueError naming the choices otherwise."""
+    if model_id not in _restorers():
+        msg = f"{option}={model_id!r} is not a .bcnn restoration model here: use one of {_restorers()}"
+        raise ValueError(msg)
+    return runtime.require_task(model_id, "deblock")
 
 
 def _predictor(models: tuple[str, ...], quality: int) -> BlockPredictor:
@@ -136,9 +142,11 @@ class Decoded:
     deblocked_with: str | None = None
 
 
-def decode_pixels(parsed: Container, *, deblock: bool = True, luma_only: bool = False) -> Decoded:
+def decode_pixels(parsed: Container, *, deblock: bool | str = True, luma_only: bool = False) -> Decoded:
     """Decode ``parsed``; deblock when the file recommends it and ``deblock`` allows it, with the recommended
     model or, when this installation lacks it, with its current deblocker (:func:`runtime.deblocker_for`).
+    ``deblock`` may instead name the restorer to run where the file recommends one: deblocking is a
+    post-filter outside the exact decode (docs/FORMAT.md §7), so the decoder may trade its quality for speed.
     ``luma_only``: the Y plane alone, not deblocked (a grayscale draft)."""
     header = parsed.header
     predict_ids, deblock_id = resolve_models(header)
@@ -146,5 +154,5 @@ def decode_pixels(parsed: Container, *, deblock: bool = True, luma_only: bool = 
     pixels = codec.decode(parsed, predictor, luma_only=luma_only)
     if deblock_id is None or not deblock or luma_only:
         return Decoded(pixels)
-    model = runtime.deblocker_for(deblock_id)
+    model = bcnn_restorer(deblock) if isinstance(deblock, str) else runtime.deblocker_for(deblock_id)
     return Decoded(runtime.deblock_array(pixels, header.quality, model.id), model.id)

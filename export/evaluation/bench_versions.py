@@ -32,6 +32,7 @@ from PIL import Image
 import pillow_blockcnn
 Image.MAX_IMAGE_PIXELS = None
 src, quality, reps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+restorer = sys.argv[5] if len(sys.argv) > 5 else ""  # a decoder-chosen restorer's id, or the file's
 im = Image.open(src); im.load()
 def best(fn):
     t = float("inf")
@@ -45,7 +46,7 @@ def load(deblock):
     pillow_blockcnn.options.update(deblock=deblock) if hasattr(pillow_blockcnn.options, "update") else None
     with Image.open(io.BytesIO(data)) as x:
         x.load()
-decode_s, _ = best(lambda: load(True))
+decode_s, _ = best(lambda: load(restorer or True))
 decode_nodeblock_s, _ = best(lambda: load(False))
 pillow_blockcnn.options.update(deblock=True) if hasattr(pillow_blockcnn.options, "update") else None
 def thumb():
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--new-deblock", nargs="*", default=[], metavar="MODEL_ID",
+                        help="also time this checkout decoding with these restorers (options.update(deblock=ID))")
     args = parser.parse_args(argv)
     new = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,17 +87,20 @@ def main(argv: list[str] | None = None) -> dict:
             h, w = args.tile_to
             pixels = np.pad(pixels, ((0, max(0, h - pixels.shape[0])), (0, max(0, w - pixels.shape[1])), (0, 0)), mode="symmetric")[:h, :w]
         Image.fromarray(np.ascontiguousarray(pixels)).save(src)
-        runs: dict[str, list[dict]] = {"old": [], "new": []}
+        variants = [("old", args.old.resolve(), ""), ("new", new, "")]
+        variants += [(f"new_deblock_{r}", new, r) for r in args.new_deblock]
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
         for _ in range(args.rounds):
-            for name, root in (("old", args.old.resolve()), ("new", new)):
+            for name, root, restorer in variants:
                 out = subprocess.run(
-                    [sys.executable, "-c", _STEP, str(root), str(src), str(args.quality), str(args.reps)],
+                    [sys.executable, "-c", _STEP, str(root), str(src), str(args.quality), str(args.reps), restorer],
                     capture_output=True, text=True, check=True, cwd=root,
                 )
                 runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     keys = ("encode_s", "decode_s", "decode_no_deblock_s", "thumbnail_s")
     best = {name: {k: min(r[k] for r in rs) for k in keys} | {"bytes": rs[0]["bytes"]} for name, rs in runs.items()}
-    ratios = {f"{k}_new_over_old": best["new"][k] / best["old"][k] for k in keys}
+    ratios = {f"{k}_{name}_over_old": best[name][k] / best["old"][k]
+              for name in runs if name != "old" for k in keys}
     size = f"{args.size[1]}x{args.size[0]}" + (f" mirror-tiled to {args.tile_to[1]}x{args.tile_to[0]}" if args.tile_to else "")
     return emit({"machine": machine(), "old": str(args.old), "image": f"{args.data} centre crop {size}",
                  "quality": args.quality, "best": best, "ratios": ratios, "runs": runs}, args.json)

@@ -279,3 +279,40 @@ def test_a_save_can_name_the_restorer_it_recommends(registry, sample, monkeypatc
             save_bytes(src, quality=20, deblock=bad)
     with pytest.raises(ValueError, match="or a deblocking model id"):
         save_bytes(src, quality=20, deblock=3)
+
+
+def test_a_decoder_can_run_a_faster_restorer_than_the_file_recommends(registry, sample) -> None:
+    """Deblocking is a post-filter outside the exact decode: ``deblock=<model id>`` (per image through
+    ``open_bcnn``, or for every decode through ``options``) runs that restorer where the file recommends one,
+    and nothing where it does not."""
+    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
+                           restores=["bcnn"])
+    src = sample.crop((0, 0, 64, 48))
+    data = save_bytes(src, quality=20, deblock=True)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.info["models"][-1] == "test-fast"  # the newest restorer is the default
+    runtime.register_model("test-other", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
+                           restores=["bcnn"])
+    with pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="test-other") as im:
+        im.load()
+        assert im.info["deblocked_with"] == "test-other"
+    before = pillow_blockcnn.options.current()
+    try:
+        pillow_blockcnn.options.update(deblock="test-other")
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            assert im.info["deblocked_with"] == "test-other"
+        plain = save_bytes(src, quality=20, deblock=False)
+        with Image.open(io.BytesIO(plain)) as im:
+            im.load()
+            assert "deblocked_with" not in im.info  # the file recommends none: nothing runs
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (16, 12))  # a reduced draft skips the post-filter, whichever it is
+            im.load()
+            assert "deblocked_with" not in im.info
+    finally:
+        pillow_blockcnn.options.update(**before)
+    with pytest.raises(ValueError, match="not a .bcnn restoration model"):
+        pillow_blockcnn.options.update(deblock="pred-2")
+    with pytest.raises(ValueError, match="not a .bcnn restoration model"):
+        pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="nope")
