@@ -26,9 +26,10 @@ from torch.nn import functional as F
 
 from export.networks.deblocker import BlockUNet, _ResBlock
 
-# the residual stages of each level and the layers that write or read that level's stream
+# the residual stages of each level and the layers that write that level's stream
 _LEVEL_STAGES = {1: ("enc1", "dec1"), 2: ("enc2", "dec2"), 3: ("enc3",)}
 _LEVEL_WRITERS = {1: ("head", "up1"), 2: ("down1", "up2"), 3: ("down2",)}
+_STAGE_LEVEL = {stage: level for level, stages in _LEVEL_STAGES.items() for stage in stages}
 
 
 class _Stats:
@@ -55,16 +56,17 @@ def _collect(teacher: BlockUNet, batches: list[torch.Tensor]) -> _Stats:
         for name in names:
             hooks.append(getattr(teacher, name).register_forward_hook(
                 lambda m, i, o, k=f"stream{level}/{name}": stats.add(k, F.leaky_relu(o, 0.1))))
-    for level, stages in _LEVEL_STAGES.items():
-        for stage in stages:
-            for b, block in enumerate(getattr(teacher, stage)):
-                key = f"{stage}.{b}"
-                hooks.append(block.register_forward_hook(lambda m, i, o, k=key, lv=level: stats.add(f"stream{lv}/{k}", o)))
-                hooks.append(block.register_forward_hook(
-                    lambda m, i, o, k=key: stats.add(f"update/{k}", (o - i[0]).abs().mean(dim=1, keepdim=True)
-                                                     / i[0].abs().mean().clamp_min(1e-12))))
-                hooks.append(block.c1.register_forward_hook(
-                    lambda m, i, o, k=key: stats.add(f"inner/{k}", F.leaky_relu(o, 0.1))))
+
+    def block_out(key: str, level: int, x: torch.Tensor, out: torch.Tensor) -> None:
+        stats.add(f"stream{level}/{key}", out)
+        stats.add(f"update/{key}", (out - x).abs().mean(dim=1, keepdim=True) / x.abs().mean().clamp_min(1e-12))
+
+    for stage, level in _STAGE_LEVEL.items():
+        for b, block in enumerate(getattr(teacher, stage)):
+            key = f"{stage}.{b}"
+            hooks.append(block.register_forward_hook(lambda m, i, o, k=key, lv=level: block_out(k, lv, i[0], o)))
+            hooks.append(block.c1.register_forward_hook(
+                lambda m, i, o, k=key: stats.add(f"inner/{k}", F.leaky_relu(o, 0.1))))
     teacher.eval()
     for x in batches:
         teacher(x)
@@ -97,7 +99,7 @@ def plan(teacher: BlockUNet, student_spec: dict[str, Any], batches: list[torch.T
         blocks = getattr(teacher, stage)
         score = torch.tensor([float(stats.mean(f"update/{stage}.{b}")) for b in range(len(blocks))])
         keep[stage] = [int(b) for b in _top(score, n)]
-        width = ch[{"enc1": 0, "dec1": 0, "enc2": 1, "dec2": 1, "enc3": 2}[stage]]
+        width = ch[_STAGE_LEVEL[stage] - 1]
         for b in keep[stage]:
             contribution = stats.mean(f"inner/{stage}.{b}") * blocks[b].c2.weight.detach().pow(2).sum(dim=(0, 2, 3)).sqrt()
             keep[f"{stage}.{b}"] = _top(contribution, width)
@@ -125,7 +127,7 @@ def prune(teacher: BlockUNet, student: BlockUNet, batches: list[torch.Tensor]) -
             "enc_blocks": [len(student.enc1), len(student.enc2), len(student.enc3)],
             "dec_blocks": [len(student.dec2), len(student.dec1)]}
     keep = plan(teacher, spec, batches)
-    k1, k2, k3 = keep["level1"], keep["level2"], keep["level3"]
+    k1, k2, k3 = (keep[f"level{level}"] for level in _LEVEL_STAGES)
     _conv(student.head, teacher.head, k1, None)
     _conv(student.down1, teacher.down1, k2, k1)
     _conv(student.down2, teacher.down2, k3, k2)
@@ -133,12 +135,13 @@ def prune(teacher: BlockUNet, student: BlockUNet, batches: list[torch.Tensor]) -
     _conv(student.up2, teacher.up2, k2, k3)
     _conv(student.up1, teacher.up1, k1, k2)
     _conv(student.tail, teacher.tail, None, k1)
-    for stage, level_idx in (("enc1", k1), ("dec1", k1), ("enc2", k2), ("dec2", k2), ("enc3", k3)):
+    for stage, level in _STAGE_LEVEL.items():
+        stream = keep[f"level{level}"]
         for dst, b in zip(getattr(student, stage), keep[stage]):
             src: _ResBlock = getattr(teacher, stage)[b]
             inner = keep[f"{stage}.{b}"]
-            _conv(dst.c1, src.c1, inner, level_idx)
-            _conv(dst.c2, src.c2, level_idx, inner)
+            _conv(dst.c1, src.c1, inner, stream)
+            _conv(dst.c2, src.c2, stream, inner)
     return {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in keep.items()}
 
 

@@ -4,9 +4,6 @@ carries the output and drops what does not, and a pruned, distilled run trains a
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -18,8 +15,8 @@ from export.data import bcnn_pack, teacher
 from export.networks.deblocker import BlockUNet, build_model
 from export.training import train_deblocker as train
 from export.training.prune import plan, prune
-from tests.training.helpers import assert_runs_end_alike
-from tests.training.test_restoration_data import _tiny_pack
+from tests.training.helpers import train_whole_and_split
+from tests.training.test_restoration_data import _tiny_pack, pack_run_config
 
 SMALL = {"arch": "BlockUNet", "ch": [4, 6, 8], "enc_blocks": [1, 1, 1], "dec_blocks": [1, 1]}
 WIDE = {"arch": "BlockUNet", "ch": [8, 10, 12], "enc_blocks": [2, 1, 2], "dec_blocks": [1, 2]}
@@ -178,24 +175,14 @@ def test_pruned_distilled_run_starts_near_its_teacher_and_resumes_exactly(tmp_pa
     onnx_path = export_model(wide, tmp_path / "wide.onnx", sample_hw=(32, 32))
     targets = tmp_path / "teacher.npz"
     teacher.main(["--pack", str(pack), "--model", str(onnx_path), "--out", str(targets), "--threads", "1"])
-    cfg = {
-        "name": "tiny", "seed": 7, "threads": 1,
-        "data": {"root": str(tmp_path), "n_val": 0, "split_seed": 1, "val_crop": 32, "pack": str(pack),
-                 "sampler": {"batch": 2}},
+    cfg = pack_run_config(tmp_path, pack) | {
         "model": SMALL,
-        "optim": {"kind": "adamw", "lr": 0.001, "weight_decay": 0.0001, "clip_grad_norm": 1.0},
-        "schedule": {"total_iters": 4, "warmup_iters": 1, "min_lr": 1e-06},
-        "log_every": 1, "val_every": 2, "ckpt_minutes": 5,
-        "loss": {"kind": "log_mse", "channel_weights": [4, 1, 1]}, "select": "rgb_msssim",
+        "schedule": {"total_iters": 4, "warmup_iters": 1, "min_lr": 1e-06}, "val_every": 2,
+        "loss": {"kind": "log_mse", "channel_weights": [4, 1, 1]},
         "prune": {"onnx": str(onnx_path), "model": WIDE, "batches": 2},
         "distill": {"targets": str(targets), "weight": 1.0},
     }
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(cfg))
-    for run, extra in (("whole", []), ("split", ["--max-steps", "2"]), ("split", [])):
-        monkeypatch.setattr(sys, "argv", ["train", "--config", str(path), "--run-dir", str(tmp_path / run), *extra])
-        train.main()
-    events = assert_runs_end_alike(tmp_path / "whole", tmp_path / "split", 4, [0, 2])
+    events = train_whole_and_split(tmp_path, monkeypatch, cfg)
     start = next(e for e in events if e.get("event") == "start")
     assert start["pruned"]["level1"] == SMALL["ch"][0]
     assert start["pruned"]["enc1"] == [1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,9 @@ from PIL import Image
 import pillow_blockcnn  # noqa: F401  (registers .bcnn)
 from export.data import bcnn_pack
 from export.evaluation.metrics import ms_ssim as ms_ssim_numpy
-from export.training import train_deblocker as train
 from export.training.losses import ms_ssim, ycbcr_to_rgb
 from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float
-from tests.training.helpers import assert_runs_end_alike
+from tests.training.helpers import train_whole_and_split
 
 
 @pytest.mark.parametrize(("tables", "subsampling"), [("mse", 2), ("ssim", 0), ("jpeg", -1)])
@@ -62,9 +60,9 @@ def _tiny_pack(path: Path, sample: Image.Image) -> Path:
     return path
 
 
-def test_pack_fed_run_resumes_exactly(tmp_path, sample, monkeypatch) -> None:
-    pack = _tiny_pack(tmp_path / "pack.npz", sample)
-    cfg = {
+def pack_run_config(tmp_path: Path, pack: Path) -> dict:
+    """A tiny pack-fed training config (5 iterations of an 8-channel BlockUNet) for smoke runs."""
+    return {
         "name": "tiny", "seed": 7, "threads": 1,
         "data": {"root": str(tmp_path), "n_val": 0, "split_seed": 1, "val_crop": 32, "pack": str(pack),
                  "sampler": {"batch": 2}},
@@ -74,12 +72,11 @@ def test_pack_fed_run_resumes_exactly(tmp_path, sample, monkeypatch) -> None:
         "log_every": 1, "val_every": 3, "ckpt_minutes": 5,
         "loss": {"kind": "log_mse_msssim", "channel_weights": [4, 1, 1], "msssim_weight": 1.0}, "select": "rgb_msssim",
     }
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(cfg))
-    for run, extra in (("whole", []), ("split", ["--max-steps", "2"]), ("split", [])):
-        monkeypatch.setattr(sys, "argv", ["train", "--config", str(path), "--run-dir", str(tmp_path / run), *extra])
-        train.main()
-    events = assert_runs_end_alike(tmp_path / "whole", tmp_path / "split", 5, [0, 2])
+
+
+def test_pack_fed_run_resumes_exactly(tmp_path, sample, monkeypatch) -> None:
+    pack = _tiny_pack(tmp_path / "pack.npz", sample)
+    events = train_whole_and_split(tmp_path, monkeypatch, pack_run_config(tmp_path, pack))
     val = next(e["val"] for e in events if "val" in e)
     assert {"gain_y", "gain_rgb", "gain_msssim"} <= set(val)
 
