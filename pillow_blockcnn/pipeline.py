@@ -35,11 +35,22 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
             msg = f"{option}={wanted!r} was not made for {tables!r} tables (it serves {list(model.tables)})"
             raise ValueError(msg)
         return model
+    if isinstance(wanted, str) and task == "predict":  # a named predictor: e.g. the unguided one, to compare
+        known = [m.id for m in runtime.models("predict")]
+        if wanted not in known:
+            msg = f"{option}={wanted!r} is not a prediction model here: use one of {known}"
+            raise ValueError(msg)
+        model = runtime.require_task(wanted, "predict")
+        if tables not in model.tables:
+            msg = f"{option}={wanted!r} was not made for {tables!r} tables (it serves {list(model.tables)})"
+            raise ValueError(msg)
+        return model
     model = runtime.default_model(task, tables)
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
-        names = f", or a deblocking model id ({', '.join(_restorers())})" if task == "deblock" else ""
+        ids = _restorers() if task == "deblock" else [m.id for m in runtime.models("predict")]
+        names = f", or a {task} model id ({', '.join(ids)})"
         msg = f"{option} must be True, False or None (automatic){names}, got {wanted!r}"
         raise ValueError(msg)
     if wanted and model is None:
@@ -90,7 +101,7 @@ def encode_pixels(
     tables: str = DEFAULT_TABLES,
     coding: str = DEFAULT_CODING,
     tile: int = DEFAULT_TILE_BLOCKS,
-    predict: bool | None = None,
+    predict: bool | str | None = None,
     deblock: bool | str | None = None,
     reconstruct: bool = False,
 ) -> codec.EncodedImage:
@@ -99,7 +110,8 @@ def encode_pixels(
     original, runs the deblocker once on its reconstruction and keeps the recommendation only when the error
     drops. (The deblocker is trained on 4:2:0 JPEGs and can make 4:4:4 files at high quality worse.)
     ``deblock`` may also name the deblocking model to recommend (another point of the speed/quality trade
-    than the default's), with the same "if it brings the image closer" decision.
+    than the default's), with the same "if it brings the image closer" decision; ``predict`` may name the
+    prediction model (every installed one decodes; the default is the newest).
     ``reconstruct``: also return the decoded pixels (before deblocking) in ``reconstruction``, which the
     encoder has anyway: a restoration model's training data is exactly this."""
     predict_model = _choose("predict", predict, "predict", tables)

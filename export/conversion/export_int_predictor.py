@@ -3,7 +3,8 @@
     python -m export.conversion.export_int_predictor --ckpt runs/predict_v2/best.pt --out runs/predict_v2.onnx
 
 The graph takes ``x`` ``[N, 262]`` (the centred, integer-valued inputs of
-:func:`export.networks.int_predictor.centred_inputs`, computed by the decoder's adapter) and returns
+:func:`export.networks.int_predictor.centred_inputs`, computed by the decoder's adapter; ``[N, 582]`` with
+:func:`~export.networks.int_predictor.centred_guide`'s after them for a luma-guided network) and returns
 ``delta`` ``[N, 64]``, integer-valued offsets from the block's ``base``. Each layer is
 ``Floor((MatMul(a, W) + B) * 2^-s + 0.5)`` (then ``Clip(0, 127)`` for hidden layers): only integers and
 powers of two, every sum below 2^24 (:func:`~export.networks.int_predictor.accumulator_bound`, checked here),
@@ -21,7 +22,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from export.networks.int_predictor import ACT_MAX, EXACT_LIMIT, INPUTS, IntPredictorNet, accumulator_bound
+from export.networks.int_predictor import ACT_MAX, EXACT_LIMIT, IntPredictorNet, accumulator_bound
 
 __all__ = ["int_predictor_graph", "export_int_predictor"]
 
@@ -58,7 +59,7 @@ def int_predictor_graph(layers: list[tuple[np.ndarray, np.ndarray, int]], metada
     graph = helper.make_graph(
         nodes,
         "int_predictor",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", INPUTS])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", int(layers[0][0].shape[1])])],
         [helper.make_tensor_value_info("delta", TensorProto.FLOAT, ["N", 64])],
         inits,
     )

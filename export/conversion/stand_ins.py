@@ -22,7 +22,13 @@ from export.networks.deblocker import BlockUNet
 from export.networks.int_predictor import IntPredictorNet
 from export.networks.predictor import BlockPredictorNet
 
-__all__ = ["stand_in_deblocker", "stand_in_int_predictor", "stand_in_predictor", "write_stand_ins"]
+__all__ = [
+    "stand_in_deblocker",
+    "stand_in_guided_int_predictor",
+    "stand_in_int_predictor",
+    "stand_in_predictor",
+    "write_stand_ins",
+]
 
 
 def stand_in_deblocker() -> BlockUNet:
@@ -60,20 +66,41 @@ def stand_in_int_predictor() -> IntPredictorNet:
     return model
 
 
+def stand_in_guided_int_predictor() -> IntPredictorNet:
+    """A luma-guided IntPredictorNet of width 32 and depth 2 with random weights (seed 4), the guide's weights
+    as large as the rest, its activation steps calibrated on random chroma contexts and guides."""
+    torch.manual_seed(4)
+    model = IntPredictorNet(width=32, depth=2, guide=True).eval()
+    with torch.no_grad():
+        model.layers[-1].linear.weight.normal_(0, 0.05)
+        for layer in model.layers:
+            layer.linear.bias.normal_(0, 0.5)
+        context = torch.rand(512, 24, 24)
+        context[:, 8:, 8:] = 0
+        context[:, 16:] = 0
+        info = torch.cat([(torch.rand(512, 4) < 0.7).float(), torch.full((512, 1), 0.3), torch.ones(512, 1)], 1)
+        model(context, info, torch.rand(512, 16, 24))
+    return model
+
+
+def _save_layers(model: IntPredictorNet, path: Path) -> None:
+    layers = model.integer_layers()
+    np.savez(path, **{f"{name}{i}": value for i, layer in enumerate(layers) for name, value in zip("WBS", layer, strict=True)})
+
+
 def write_stand_ins(out: Path) -> list[Path]:
-    """Export the stand-ins to ``out/test-deblock.onnx``, ``out/test-predict.onnx`` and ``out/test-int-predict.onnx``
-    (with its integer layers in ``out/test-int-predict.npz``, for the runtime tests' plain-integer reference)."""
+    """Export the stand-ins to ``out/test-deblock.onnx``, ``out/test-predict.onnx``, ``out/test-int-predict.onnx``
+    and ``out/test-int-guided.onnx`` (the integer ones with their integer layers in ``.npz`` files beside them,
+    for the runtime tests' plain-integer reference)."""
     out.mkdir(parents=True, exist_ok=True)
-    integer = stand_in_int_predictor()
-    layers = integer.integer_layers()
-    np.savez(
-        out / "test-int-predict.npz",
-        **{f"{name}{i}": value for i, layer in enumerate(layers) for name, value in zip("WBS", layer, strict=True)},
-    )
+    integer, guided = stand_in_int_predictor(), stand_in_guided_int_predictor()
+    _save_layers(integer, out / "test-int-predict.npz")
+    _save_layers(guided, out / "test-int-guided.npz")
     return [
         export_model(stand_in_deblocker(), out / "test-deblock.onnx"),
         export_predictor(stand_in_predictor(), out / "test-predict.onnx"),
         export_int_predictor(integer, out / "test-int-predict.onnx"),
+        export_int_predictor(guided, out / "test-int-guided.onnx"),
     ]
 
 

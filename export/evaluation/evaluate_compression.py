@@ -84,7 +84,7 @@ class Codec:
     unavailable: Callable[[], str | None]  # None when usable, else the reason it is not
 
 
-def _bcnn_unavailable(predict: bool, deblock: bool | str, tables: str) -> Callable[[], str | None]:
+def _bcnn_unavailable(predict: bool | str, deblock: bool | str, tables: str) -> Callable[[], str | None]:
     """Probe with a real save: the plugin refuses a combination whose model is not packaged."""
 
     def probe() -> str | None:
@@ -112,7 +112,7 @@ def _jxl_unavailable() -> str | None:
     return None
 
 
-def _bcnn(name: str, predict: bool, deblock: bool | str, tables: str = "jpeg") -> Codec:
+def _bcnn(name: str, predict: bool | str, deblock: bool | str, tables: str = "jpeg") -> Codec:
     description = f".bcnn 4:2:0, predict={predict}, deblock={deblock}, tables={tables}"
     saver = pillow_saver("BCNN", predict=predict, deblock=deblock, tables=tables)
     return Codec(name, description, saver, JPEG_GRID, _bcnn_unavailable(predict, deblock, tables))
@@ -133,6 +133,8 @@ CODECS: dict[str, Codec] = {
         _bcnn("bcnn-predict-deblock-ssim", predict=True, deblock=True, tables="ssim"),
         # the fast restorer, recommended where it helps (save(deblock="dblk-7"), as the default decides)
         _bcnn("bcnn-predict-dblk-7-mse", predict=True, deblock="dblk-7", tables="mse"),
+        # the unguided predictor in place of the default (save(predict="pred-2")), the rest as the default
+        _bcnn("bcnn-pred-2-deblock-mse", predict="pred-2", deblock=True, tables="mse"),
         Codec(
             "jpeg",
             "Pillow JPEG (libjpeg-turbo) 4:2:0, optimize=True",

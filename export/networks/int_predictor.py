@@ -19,6 +19,13 @@ as an ONNX graph of MatMul, Add, Mul by a power of two, Floor and Clip):
   shift, i.e. floor; ``acc << -s`` when s < 0, ``acc`` when s = 0); hidden layers clip ``a'`` to 0..127.
 * the block: ``clip(base + a_last, 0, 255)``.
 
+A **luma-guided** network (``guide=True``; docs/FORMAT.md §5.3) takes 320 more integers after those 262: the
+guide window of :mod:`pillow_blockcnn.codec.guide` (the decoded luma at chroma resolution: above-left, above,
+above-right, left and the co-located block, 64 each, row major) minus ``gbase``, the rounded mean of the
+co-located block ``(sum + 32) >> 6``; 0 for a neighbour that is not available, and all 0 for a luma or gray
+plane. The first 262 inputs are the unguided network's, so a guided network starts from an unguided one with
+zero weights on the new inputs (:func:`widen_for_guide`).
+
 Training keeps float weights and rounds where the integers will (straight-through gradients): weights to
 int8 with a power-of-two scale per layer, biases to the accumulator's step, activations to 7 bits with a
 power-of-two step per layer calibrated on the first batch. Because every scale is a power of two and every
@@ -34,10 +41,21 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["INPUTS", "IntPredictorNet", "IntegerLayer", "accumulator_bound", "centred_inputs"]
+__all__ = [
+    "GUIDE_INPUTS",
+    "INPUTS",
+    "IntPredictorNet",
+    "IntegerLayer",
+    "accumulator_bound",
+    "centred_guide",
+    "centred_inputs",
+    "widen_for_guide",
+]
 
 #: 4 neighbour blocks of 64 pixels, then availability x4, quality, chroma flag.
 INPUTS = 4 * 64 + 6
+#: A luma-guided network's extra inputs: 5 guide blocks of 64 pixels.
+GUIDE_INPUTS = 5 * 64
 #: Hidden activations are 7-bit unsigned: 0..ACT_MAX.
 ACT_MAX = 127
 #: int8 weights, symmetric.
@@ -68,6 +86,21 @@ def centred_inputs(context: torch.Tensor, info: torch.Tensor) -> tuple[torch.Ten
     quality = torch.round(info[:, 4:5] * 100.0)
     x = torch.cat([centred.reshape(-1, 256), avail * ACT_MAX, quality, info[:, 5:6].round() * ACT_MAX], dim=1)
     return x, base
+
+
+def centred_guide(guide: torch.Tensor, info: torch.Tensor) -> torch.Tensor:
+    """The guide inputs [N, 320] (integer-valued) from guide windows ``guide`` [N, 16, 24] / 255 and the
+    codec's ``info``: the definition in the module docstring."""
+    pixels = torch.round(guide * 255.0)
+    avail = info[:, :4].round()
+    chroma = info[:, 5].round()
+    own = pixels[:, 8:16, 8:16]
+    gbase = torch.floor((own.sum((1, 2)) + 32) / 64)
+    blocks = torch.stack(
+        [pixels[:, 0:8, 0:8], pixels[:, 0:8, 8:16], pixels[:, 0:8, 16:24], pixels[:, 8:16, 0:8], own], dim=1
+    )
+    mask = torch.cat([avail, torch.ones_like(avail[:, :1])], dim=1) * chroma[:, None]
+    return ((blocks - gbase[:, None, None, None]) * mask[:, :, None, None]).reshape(-1, GUIDE_INPUTS)
 
 
 class IntegerLayer(nn.Module):
@@ -125,10 +158,11 @@ class IntPredictorNet(nn.Module):
     trainer and closed-loop validation train it.
     """
 
-    def __init__(self, width: int = 384, depth: int = 3) -> None:
+    def __init__(self, width: int = 384, depth: int = 3, guide: bool = False) -> None:
         super().__init__()
         self.spec = _Spec(width, depth)
-        layers = [IntegerLayer(INPUTS, width, in_exp=0)]
+        self.guide = guide
+        layers = [IntegerLayer(INPUTS + (GUIDE_INPUTS if guide else 0), width, in_exp=0)]
         for _ in range(depth - 1):
             layers.append(IntegerLayer(width, width, in_exp=0))  # in_exp fixed up once calibrated
         layers.append(IntegerLayer(width, 64, in_exp=0, last=True))
@@ -142,8 +176,12 @@ class IntPredictorNet(nn.Module):
         for prev, layer in zip(self.layers[:-1], self.layers[1:], strict=True):
             layer.in_exp = int(prev.out_exp)
 
-    def forward(self, context: torch.Tensor, info: torch.Tensor) -> torch.Tensor:
+    def forward(self, context: torch.Tensor, info: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """``guide``: a luma-guided network's guide windows [N, 16, 24] / 255 (``None``: all luma planes)."""
         x, base = centred_inputs(context, info)
+        if self.guide:
+            extra = centred_guide(guide, info) if guide is not None else x.new_zeros(len(x), GUIDE_INPUTS)
+            x = torch.cat([x, extra], dim=1)
         a = x
         for layer in self.layers:
             a = layer(a)
@@ -154,6 +192,15 @@ class IntPredictorNet(nn.Module):
         """Every layer's (W, B, shift), first to last."""
         self._chain_exponents()
         return [layer.integers() for layer in self.layers]
+
+
+def widen_for_guide(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An unguided network's state dict as a guided one's: zero weights on the guide inputs, so the guided
+    network starts by predicting exactly what the unguided one does."""
+    state = dict(state)
+    w = state["layers.0.linear.weight"]
+    state["layers.0.linear.weight"] = torch.cat([w, w.new_zeros(w.shape[0], GUIDE_INPUTS)], dim=1)
+    return state
 
 
 def accumulator_bound(layers: list[tuple[np.ndarray, np.ndarray, int]]) -> int:

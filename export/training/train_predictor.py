@@ -35,15 +35,16 @@ import torch
 from torch.nn import functional as F
 
 from export.data.crops import list_images, load_rgb, predictor_validation_images, split_holdout
-from export.networks.int_predictor import IntPredictorNet
+from export.networks.int_predictor import INPUTS, IntPredictorNet, widen_for_guide
 from export.networks.predictor import BlockPredictorNet
-from export.training.checkpoints import load_snapshot
+from export.training.checkpoints import load_snapshot, snapshot_path
 from export.training.records import log
 from export.training.schedule import lr_at
 from pillow_blockcnn import codec
 from pillow_blockcnn.codec import colour, jpeg
 from pillow_blockcnn.codec.blocks import BLOCK, gather_contexts
 from pillow_blockcnn.codec.closed_loop import code_plain
+from pillow_blockcnn.codec.guide import GUIDE_ROWS, guide_plane, guide_windows
 from pillow_blockcnn.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,8 +58,12 @@ def dct_matrix() -> torch.Tensor:
     return torch.tensor(d, dtype=torch.float32)
 
 
-def plane_samples(plane: np.ndarray, quality: int, chroma: bool, tables: str = "jpeg") -> dict[str, np.ndarray]:
-    """Contexts, availability, targets and quantisation steps for every block of one plane."""
+def plane_samples(
+    plane: np.ndarray, quality: int, chroma: bool, tables: str = "jpeg", luma: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Contexts, availability, guide windows, targets and quantisation steps for every block of one plane,
+    and (key ``recon``, not a batch field) what plain coding decodes it to. ``luma``: for a chroma plane, the
+    decoded Y plane its guide comes from (4:2:0); without it the guide windows are 0."""
     qtable = jpeg.quant_table(quality, chroma, tables)
     recon = code_plain(plane, np.asarray(qtable).reshape(8, 8)).recon  # what plain coding decodes to
     bordered = np.zeros((recon.shape[0] + 2 * BLOCK, recon.shape[1] + 2 * BLOCK), dtype=np.uint8)
@@ -73,7 +78,11 @@ def plane_samples(plane: np.ndarray, quality: int, chroma: bool, tables: str = "
     info[:, 4] = quality / 100.0
     info[:, 5] = float(chroma)
     steps = np.broadcast_to(np.asarray(qtable, np.float32).reshape(1, 8, 8), (n, 8, 8))
-    return {"context": contexts, "info": info, "target": targets, "steps": steps}
+    if luma is not None:
+        guide = guide_windows(guide_plane(luma, plane.shape, (2, 2)), by, bx)
+    else:
+        guide = np.zeros((n, GUIDE_ROWS, 3 * BLOCK), dtype=np.uint8)
+    return {"context": contexts, "info": info, "guide": guide, "target": targets, "steps": steps, "recon": recon}
 
 
 class Sampler:
@@ -107,22 +116,32 @@ class Sampler:
             if rng.random() < self.cfg["gray_prob"]:
                 parts.append(plane_samples(ycc[0], q, chroma=False, tables=tables))
                 continue
-            parts.append(plane_samples(ycc[0], q, chroma=False, tables=tables))
+            luma = plane_samples(ycc[0], q, chroma=False, tables=tables)
+            parts.append(luma)
             for c in (1, 2):
-                parts.append(plane_samples(colour.downsample(ycc[c], (2, 2)), q, chroma=True, tables=tables))
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+                chroma = colour.downsample(ycc[c], (2, 2))
+                parts.append(plane_samples(chroma, q, chroma=True, tables=tables, luma=luma["recon"]))
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "recon"}
         return {
             "context": torch.from_numpy(out["context"].astype(np.float32) / 255.0),
             "info": torch.from_numpy(out["info"]),
+            "guide": torch.from_numpy(out["guide"].astype(np.float32) / 255.0),
             "target": torch.from_numpy(out["target"].astype(np.float32)),
             "steps": torch.from_numpy(np.ascontiguousarray(out["steps"])),
         }
 
 
-def rate_loss(pred: torch.Tensor, target: torch.Tensor, steps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+def rate_loss(
+    pred: torch.Tensor, target: torch.Tensor, steps: torch.Tensor, d: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Huber on the residual's DCT / quantisation step, the mean over blocks (``weights``: one per block, for
+    a weighted mean)."""
     residual = target - pred
     coeffs = d @ residual @ d.T
-    return F.huber_loss(coeffs / steps, torch.zeros_like(coeffs), delta=1.0)
+    per_block = F.huber_loss(coeffs / steps, torch.zeros_like(coeffs), delta=1.0, reduction="none").mean((1, 2))
+    if weights is None:
+        return per_block.mean()
+    return (per_block * weights).sum() / weights.sum()
 
 
 class TorchPredictor:
@@ -130,18 +149,24 @@ class TorchPredictor:
 
     model_ids = ("training",)
 
-    def __init__(self, model: BlockPredictorNet, quality: int) -> None:
+    def __init__(self, model: BlockPredictorNet | IntPredictorNet, quality: int) -> None:
         self.model, self.quality = model, quality
         self.device = next(model.parameters()).device
+        self.guided = bool(getattr(model, "guide", False))
 
     @torch.no_grad()
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
+    def predict(
+        self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray, guide: np.ndarray | None = None
+    ) -> np.ndarray:
         info = np.zeros((len(contexts), 6), dtype=np.float32)
         info[:, :4] = available
         info[:, 4] = self.quality / 100.0
         info[:, 5] = np.asarray(plane) > 0
         context = torch.from_numpy(contexts.astype(np.float32) / 255.0).to(self.device)
-        out = self.model(context, torch.from_numpy(info).to(self.device))
+        extra = {}
+        if self.guided and guide is not None:
+            extra["guide"] = torch.from_numpy(guide.astype(np.float32) / 255.0).to(self.device)
+        out = self.model(context, torch.from_numpy(info).to(self.device), **extra)
         return np.clip(np.rint(out.cpu().numpy()), 0, 255).astype(np.uint8)
 
 
@@ -183,6 +208,17 @@ def validate(
     return res
 
 
+
+
+def init_from(model: torch.nn.Module, name: str) -> None:
+    """Start ``model`` from the committed snapshot ``export/checkpoints/<name>.pt`` (a config's ``"init"``);
+    an unguided snapshot starts a luma-guided network with zero weights on the guide inputs, i.e. as the
+    unguided predictor it fine-tunes."""
+    snap = torch.load(snapshot_path(name), map_location="cpu", weights_only=False)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in snap["model"].items()}
+    if getattr(model, "guide", False) and state["layers.0.linear.weight"].shape[1] == INPUTS:
+        state = widen_for_guide(state)
+    model.load_state_dict(state)
 
 
 def build_predictor(spec: dict[str, Any]) -> torch.nn.Module:
@@ -233,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         step, best = ck["step"], ck["best"]
     elif (snap := load_snapshot(cfg["name"], model)) is not None:
         step, best = snap["step"], snap["best"]
+    elif "init" in cfg:
+        init_from(model, cfg["init"])
     d = dct_matrix().to(device)
     log_path = run / "log.jsonl"
     log(log_path, event="start", step=step, config=cfg, val_images=[p.name for p in val_files])
@@ -243,8 +281,12 @@ def main(argv: list[str] | None = None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = {k: v.to(device) for k, v in sampler.batch(step).items()}
-        pred = model(batch["context"], batch["info"])
-        loss = rate_loss(pred, batch["target"], batch["steps"], d)
+        extra = {"guide": batch["guide"]} if getattr(model, "guide", False) else {}
+        pred = model(batch["context"], batch["info"], **extra)
+        # "chroma_weight": how much a chroma block counts against a luma one (a luma-guided fine-tune puts its
+        # weight where the guide acts; 1 = every block alike, as pred-2 trained)
+        weights = 1.0 + (cfg.get("chroma_weight", 1.0) - 1.0) * batch["info"][:, 5]
+        loss = rate_loss(pred, batch["target"], batch["steps"], d, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

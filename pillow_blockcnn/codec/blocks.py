@@ -31,6 +31,11 @@ class BlockPredictor(Protocol):
     the file stores them. ``predict`` must return uint8: rounding to integers
     is what keeps tiny floating-point differences between machines from
     drifting through the closed loop.
+
+    A *luma-guided* predictor also has ``guided = True`` and takes a keyword ``guide``: for the blocks of a
+    chroma plane, their windows ``[N, 16, 24]`` uint8 of the decoded luma at chroma resolution
+    (:mod:`.guide`); the codec then codes and decodes Y before the chroma planes. Without the attribute a
+    predictor is unguided.
     """
 
     model_ids: tuple[str, ...]

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import jpeg
 from .blocks import BLOCK, BlockPredictor, context_windows, gather_contexts
+from .guide import guide_windows
 from .quantise import block_bits, dc_bits, lagrangian, quantise_blocks
 from .tiles import tile_fronts
 
@@ -106,11 +107,13 @@ def code_predicted(
     force: bool = False,
     lam: float | None = None,
     plain: CodedPlane | None = None,
+    guide: np.ndarray | None = None,
 ) -> CodedPlane:
     """The closed loop: each front predicted from reconstructed pixels, each block predicted or plain
     (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`.
     ``plain``, this plane's :func:`code_plain` with the same table, saves quantising every block twice:
-    a plain block does not depend on the loop."""
+    a plain block does not depend on the loop. ``guide``: a chroma plane's :func:`.guide.guide_plane`, for a
+    luma-guided predictor."""
     h, w = plane.shape
     blocks_y, blocks_x = h // BLOCK, w // BLOCK
     lam = lagrangian(qtable) if lam is None else lam
@@ -128,7 +131,7 @@ def code_predicted(
     for front in tile_fronts(blocks_y, blocks_x, tile):
         by, bx = front.by, front.bx
         contexts, available = gather_contexts(recon, by, bx, front.available, windows)
-        prediction = _check_prediction(predictor.predict(contexts, available, index), len(by))
+        prediction = _check_prediction(_predict(predictor, contexts, available, index, guide, by, bx), len(by))
         target = target_blocks[by, bx]
         # The scan codes a DC against the block before it in raster order: the left one, decoded already.
         reference = np.where(bx > 0, levels[by, np.maximum(bx - 1, 0), 0, 0], 0)
@@ -160,6 +163,21 @@ def code_predicted(
     return CodedPlane(levels, modes, recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy(), sse)
 
 
+def _predict(
+    predictor: BlockPredictor,
+    contexts: np.ndarray,
+    available: np.ndarray,
+    plane: int | np.ndarray,
+    guide: np.ndarray | None,
+    by: np.ndarray,
+    bx: np.ndarray,
+) -> np.ndarray:
+    """One predictor call; a luma-guided predictor gets the blocks' guide windows when the plane has a guide."""
+    if guide is None:
+        return predictor.predict(contexts, available, plane)
+    return predictor.predict(contexts, available, plane, guide=guide_windows(guide, by, bx))
+
+
 def _block_pixels(stride: int, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
     """Flat indices ``[N, 64]`` of blocks ``(by, bx)`` in a plane with an 8-pixel border and row ``stride``."""
     inside = (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
@@ -167,20 +185,31 @@ def _block_pixels(stride: int, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
 
 
 def decode_predicted(
-    residual: np.ndarray, modes: np.ndarray, predictor: BlockPredictor, index: int, tile: int
+    residual: np.ndarray,
+    modes: np.ndarray,
+    predictor: BlockPredictor,
+    index: int,
+    tile: int,
+    guide: np.ndarray | None = None,
 ) -> np.ndarray:
     """The plane rebuilt from libjpeg's decoded residual plane and the block modes: predicted blocks are
-    ``clip(prediction + residual - 128)``, plain blocks the residual itself."""
-    return decode_predicted_planes([residual], [modes], predictor, [index], tile)[0]
+    ``clip(prediction + residual - 128)``, plain blocks the residual itself. ``guide`` as for
+    :func:`code_predicted`."""
+    return decode_predicted_planes([residual], [modes], predictor, [index], tile, None if guide is None else [guide])[0]
 
 
 def decode_predicted_planes(
-    residuals: list[np.ndarray], modes: list[np.ndarray], predictor: BlockPredictor, indices: list[int], tile: int
+    residuals: list[np.ndarray],
+    modes: list[np.ndarray],
+    predictor: BlockPredictor,
+    indices: list[int],
+    tile: int,
+    guides: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """:func:`decode_predicted` for several planes at once: front ``t`` of every plane is one predictor
-    call. Planes never read each other, and a front needs only the earlier fronts of its own plane, so the
-    result is each plane's own decode; the calls are fewer and larger (the network's fixed cost per call
-    and per-front numpy work were most of a 768x512 decode)."""
+    call. A front needs only the earlier fronts of its own plane (and, with ``guides``, one guide plane per
+    plane, built from a plane decoded before), so the result is each plane's own decode; the calls are fewer
+    and larger (the network's fixed cost per call and per-front numpy work were most of a 768x512 decode)."""
     recons, flats, windows, fronts = [], [], [], []
     for residual in residuals:
         h, w = residual.shape
@@ -202,18 +231,23 @@ def decode_predicted_planes(
                 # Blocks not yet rebuilt hold their residual; the causal window never reads them (it reads
                 # only earlier fronts, and masks the block itself, its right neighbour and the row below).
                 contexts, available = gather_contexts(recons[p], by, bx, front.available[keep], windows[p])
-                parts.append((p, _block_pixels(recons[p].shape[1], by, bx), contexts, available))
+                guide = None if guides is None else guide_windows(guides[p], by, bx)
+                parts.append((p, _block_pixels(recons[p].shape[1], by, bx), contexts, available, guide))
         if not parts:
             continue
         counts = [len(part[2]) for part in parts]
         plane = np.repeat(np.asarray([indices[part[0]] for part in parts]), counts)
         contexts = parts[0][2] if len(parts) == 1 else np.concatenate([part[2] for part in parts])
         available = parts[0][3] if len(parts) == 1 else np.concatenate([part[3] for part in parts])
-        prediction = _check_prediction(
-            predictor.predict(contexts, available, indices[parts[0][0]] if len(parts) == 1 else plane), len(plane)
-        ).reshape(-1, BLOCK * BLOCK)
+        index = indices[parts[0][0]] if len(parts) == 1 else plane
+        if guides is None:
+            raw = predictor.predict(contexts, available, index)
+        else:
+            guide = parts[0][4] if len(parts) == 1 else np.concatenate([part[4] for part in parts])
+            raw = predictor.predict(contexts, available, index, guide=guide)
+        prediction = _check_prediction(raw, len(plane)).reshape(-1, BLOCK * BLOCK)
         start = 0
-        for (p, pixels, _, _), n in zip(parts, counts):
+        for (p, pixels, *_), n in zip(parts, counts):
             flat = flats[p]
             flat[pixels] = _add_residual(prediction[start : start + n], flat[pixels])
             start += n

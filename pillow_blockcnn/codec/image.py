@@ -27,6 +27,7 @@ from .alpha import decode_alpha, encode_alpha
 from .block_modes import BlockModeError, decode_modes, encode_modes
 from .blocks import BLOCK, BlockPredictor, NullPredictor
 from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted_planes
+from .guide import guide_plane
 from .planes import SUBSAMPLING_FACTORS, check_pixels, from_planes, plane_shapes, to_planes
 from .quantise import lagrangian
 
@@ -95,9 +96,10 @@ def _code_plane(
     index: int,
     rdo: bool,
     force: bool,
+    guide: np.ndarray | None = None,
 ) -> tuple[_Choice | None, _Choice | None]:
     """(plain choice, predicted choice or ``None``) for one plane, with the table's DC step or, where flat
-    areas make it worth it, the fine one."""
+    areas make it worth it, the fine one. ``guide``: a chroma plane's luma guide (luma-guided predictors)."""
     lam = lagrangian(np.asarray(qtable, dtype=np.float64))
     dc_step = FINE_DC_STEP if qtable[0] > FINE_DC_STEP and _flat_fraction(plane) >= FLAT_FRACTION else 0
     used = [dc_step, *qtable[1:]] if dc_step else list(qtable)
@@ -111,7 +113,7 @@ def _code_plane(
     predicted = None
     if predictor is not None:
         coded = code_predicted(
-            plane, table, predictor, index, header.tile, rdo=rdo, force=force, lam=lam, plain=plain_coded
+            plane, table, predictor, index, header.tile, rdo=rdo, force=force, lam=lam, plain=plain_coded, guide=guide
         )
         if coded.modes.any():
             predicted = choice(coded)
@@ -165,10 +167,6 @@ def encode(
         models=models,
     )
     container = Container(header=header)
-    choices = [
-        _code_plane(plane, _qtable(header, index), header, predictor, index, rdo, force_prediction)
-        for index, plane in enumerate(to_planes(pixels, header))
-    ]
     # Each plane takes the cheaper of its choices, and the file predicts only if that beats all-plain coding
     # with the prediction model's id in the header counted too. Costs are squared error in the decoded image
     # (each plane's error weighted by what it does to RGB) plus CHOICE_LAMBDA x the luma lambda per bit: a
@@ -180,7 +178,20 @@ def encode(
     def cost(c: _Choice, index: int) -> float:
         return weights[index] * c.sse + lam * 8 * len(c.payload)
 
-    mixed = [min((c for c in pair if c is not None), key=lambda c, i=i: cost(c, i)) for i, pair in enumerate(choices)]
+    def cheaper(pair: tuple[_Choice | None, _Choice | None], index: int) -> _Choice:
+        return min((c for c in pair if c is not None), key=lambda c: cost(c, index))
+
+    choices: list[tuple[_Choice | None, _Choice | None]] = []
+    guide = None
+    for index, plane in enumerate(to_planes(pixels, header)):
+        choices.append(
+            _code_plane(plane, _qtable(header, index), header, predictor, index, rdo, force_prediction, guide)
+        )
+        if index == 0 and mode != "L" and getattr(predictor, "guided", False):
+            # Y's choice is final here (a plane's choice depends on that plane alone; the file-level fallback
+            # below makes every plane plain, chroma included), so chroma is guided by what the decoder rebuilds.
+            guide = _guide(cheaper(choices[0], 0).recon, header)
+    mixed = [cheaper(pair, i) for i, pair in enumerate(choices)]
     if predictor is not None and not force_prediction and any(c.predicted for c in mixed):
         # The final word is the decoded image's own error (clamping in the colour conversion and chroma
         # upsampling make plane errors only an estimate of it).
@@ -208,6 +219,11 @@ def encode(
         if mode == "RGBA":
             reconstruction = np.dstack([reconstruction, pixels[..., 3]])
     return EncodedImage(container, reconstruction)
+
+
+def _guide(luma: np.ndarray, header: Header) -> np.ndarray:
+    """The chroma planes' luma guide (docs/FORMAT.md §5.3) from the rebuilt Y plane."""
+    return guide_plane(luma, plane_shapes(header)[1], SUBSAMPLING_FACTORS[header.subsampling])
 
 
 def _decode_residual(container: Container, index: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,12 +274,25 @@ def decode(container: Container, predictor: BlockPredictor | None = None, *, lum
     ]
     planes = [residual for residual, _ in coded]
     predicted = [index for index, (_, modes) in enumerate(coded) if modes.any()]
-    if predicted and predictor is not None:  # all predicted planes advance together, one call per front
-        rebuilt = decode_predicted_planes(
-            [planes[i] for i in predicted], [coded[i][1] for i in predicted], predictor, predicted, header.tile
-        )
-        for i, plane in zip(predicted, rebuilt):
-            planes[i] = plane
+    if predicted and predictor is not None:
+        # All predicted planes advance together, one call per front; a luma-guided predictor's chroma planes
+        # wait for Y, whose rebuilt plane is their guide.
+        passes = [predicted]
+        guided = getattr(predictor, "guided", False) and len(planes) > 1
+        if guided:
+            passes = [[i for i in predicted if i == 0], [i for i in predicted if i > 0]]
+        for group in passes:
+            if not group:
+                continue
+            guides = None
+            if guided and group[0] > 0:
+                guide = _guide(planes[0], header)
+                guides = [guide] * len(group)
+            rebuilt = decode_predicted_planes(
+                [planes[i] for i in group], [coded[i][1] for i in group], predictor, group, header.tile, guides
+            )
+            for i, plane in zip(group, rebuilt):
+                planes[i] = plane
     if luma_only:
         return np.ascontiguousarray(planes[0][: header.height, : header.width])
     pixels = from_planes(planes, header)

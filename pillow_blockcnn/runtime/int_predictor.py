@@ -14,7 +14,12 @@ integer offsets:
   127 x the chroma flag;
 * output ``delta`` ``[N, 64]``; the prediction is ``clip(base + delta, 0, 255)``.
 
-``pred-2``, the default predictor, is such a model (docs/FORMAT.md §5.2).
+A luma-guided model (manifest ``"guide": "luma"``, docs/FORMAT.md §5.3) takes ``x`` ``[N, 582]``: those 262,
+then the block's guide window (the above-left, above, above-right, left and co-located blocks of the decoded
+luma at chroma resolution) minus ``gbase = (sum of the co-located block + 32) >> 6``, 0 for a neighbour not
+available, all 0 for a luma or gray plane.
+
+``pred-2`` is an unguided integer model (docs/FORMAT.md §5.2).
 """
 
 from __future__ import annotations
@@ -27,13 +32,36 @@ from .sessions import session
 __all__ = ["IntegerOnnxPredictor", "integer_inputs"]
 
 _ACT_MAX = 127
+_INPUTS = 262
+_GUIDE_INPUTS = 5 * 64
+
+
+def _guide_inputs(out: np.ndarray, guide: np.ndarray, available: np.ndarray, chroma: np.ndarray) -> None:
+    """Fill ``out`` ``[N, 320]`` with the guide inputs of guide windows ``[N, 16, 24]`` (module docstring)."""
+    n = len(guide)
+    own = guide[:, 8:16, 8:16]
+    gbase = (own.sum(axis=(1, 2), dtype=np.int64) + 32) >> 6
+    blocks = out.reshape(n, 5, 8, 8)
+    blocks[:, :3] = guide[:, :8].reshape(n, 8, 3, 8).transpose(0, 2, 1, 3)
+    blocks[:, 3] = guide[:, 8:16, :8]
+    blocks[:, 4] = own
+    out -= gbase[:, None].astype(np.float32)
+    mask = np.concatenate([available, np.ones((n, 1), dtype=bool)], axis=1) & np.asarray(chroma)[..., None]
+    if not mask.all():
+        out.reshape(n, 5, 64)[:] *= mask.astype(np.float32)[:, :, None]
 
 
 def integer_inputs(
-    contexts: np.ndarray, available: np.ndarray, quality: int, chroma: bool | np.ndarray
+    contexts: np.ndarray,
+    available: np.ndarray,
+    quality: int,
+    chroma: bool | np.ndarray,
+    guide: np.ndarray | None = None,
+    guided: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(``x`` ``[N, 262]`` float32 holding integers, ``base`` ``[N]`` int64) for uint8 contexts ``[N, 24, 24]``
-    and bool availability ``[N, 4]``, as defined above; ``chroma`` is one flag or one per block.
+    and bool availability ``[N, 4]``, as defined above; ``chroma`` is one flag or one per block. ``guided``:
+    ``x`` is ``[N, 582]``, with the inputs of ``guide`` (``[N, 16, 24]`` uint8; ``None``: all zero).
 
     Every value is an integer of magnitude <= 255, so float32 holds it exactly and the arithmetic below is
     the integer arithmetic of docs/FORMAT.md §5.2 (it is built in float32 because that is what the graph
@@ -45,7 +73,7 @@ def integer_inputs(
     border = above * top + contexts[:, 8:16, 7].sum(axis=1, dtype=np.int64) * left
     count = top.astype(np.int64) + left  # border pixels / 8
     base = np.where(count == 2, (border + 8) >> 4, np.where(count == 1, (border + 4) >> 3, 128))
-    x = np.empty((n, 262), dtype=np.float32)
+    x = np.empty((n, _INPUTS + (_GUIDE_INPUTS if guided else 0)), dtype=np.float32)
     pixels = x[:, :256]
     # above-left, above, above-right (the window's top 8 rows, block by block), then left, each row major
     pixels[:, :192].reshape(n, 3, 8, 8)[:] = contexts[:, :8].reshape(n, 8, 3, 8).transpose(0, 2, 1, 3)
@@ -57,6 +85,11 @@ def integer_inputs(
     x[:, 256:260] = avail * np.float32(_ACT_MAX)
     x[:, 260] = quality
     x[:, 261] = np.where(chroma, _ACT_MAX, 0)
+    if guided:
+        if guide is None:
+            x[:, _INPUTS:] = 0
+        else:
+            _guide_inputs(x[:, _INPUTS:], guide, avail, np.broadcast_to(np.asarray(chroma, dtype=bool), (n,)))
     return x, base
 
 
@@ -64,13 +97,18 @@ class IntegerOnnxPredictor:
     """Predicts blocks with the integer model ``model_id`` for files of quality ``quality``."""
 
     def __init__(self, model_id: str, quality: int) -> None:
-        require_task(model_id, "predict")
+        info = require_task(model_id, "predict")
         self.model_ids = (model_id,)
         self.quality = quality
+        #: Luma-guided (manifest ``"guide": "luma"``): the codec passes chroma blocks' guide windows.
+        self.guided = info.details.get("guide") == "luma"
         self._session = session(model_id)
 
-    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
-        x, base = integer_inputs(contexts, available, self.quality, np.asarray(plane) > 0)
+    def predict(
+        self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray, guide: np.ndarray | None = None
+    ) -> np.ndarray:
+        chroma = np.asarray(plane) > 0
+        x, base = integer_inputs(contexts, available, self.quality, chroma, guide, self.guided)
         (delta,) = self._session.run(["delta"], {"x": x})
         # delta holds integers and base is 0..255: their float32 sum is the integer sum wherever it is below
         # 2^24, and a sum beyond that clips to 0 or 255 whichever way float32 rounds it

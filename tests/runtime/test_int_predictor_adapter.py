@@ -88,3 +88,104 @@ def test_cuda_is_asked_for_exact_float32_for_integer_models_only() -> None:
     assert provider_entries(wanted, exact=True) == [("CUDAExecutionProvider", EXACT_CUDA_OPTIONS), "CPUExecutionProvider"]
     assert EXACT_CUDA_OPTIONS["use_tf32"] == "0"
     assert provider_entries(wanted, exact=False) == list(wanted)
+
+
+# Luma-guided integer models (docs/FORMAT.md §5.3): the stand-in tests/runtime/models/test-int-guided.onnx.
+
+GUIDED_ID = "test-int-guided"
+
+
+def _guided_layers() -> list[tuple[np.ndarray, np.ndarray, int]]:
+    saved = np.load(STAND_INS / f"{GUIDED_ID}.npz")
+    return [(saved[f"W{i}"], saved[f"B{i}"], int(saved[f"S{i}"])) for i in range(len(saved.files) // 3)]
+
+
+@pytest.fixture
+def guided_registry(monkeypatch):
+    data = (STAND_INS / f"{GUIDED_ID}.onnx").read_bytes()
+    monkeypatch.setattr(runtime.registry, "_registered", {})
+    monkeypatch.setattr(runtime.registry, "_packaged", dict)
+    runtime.register_model(GUIDED_ID, "predict", data, arithmetic="integer", guide="luma")
+    runtime.clear_sessions()
+    yield data
+    runtime.clear_sessions()
+
+
+def _guides(sample, n: int) -> np.ndarray:
+    """Guide windows of real luma: the sample's Y plane reduced 2x2 as FORMAT.md §5.3 says, cut around
+    random blocks (some at the plane's edge, where the window holds zeros)."""
+    from pillow_blockcnn.codec.guide import guide_plane, guide_windows
+
+    luma = np.asarray(sample.convert("L"))[:256, :384]
+    plane = guide_plane(luma, (128, 192), (2, 2))
+    rng = np.random.default_rng(9)
+    by, bx = rng.integers(0, 16, n), rng.integers(0, 24, n)
+    return guide_windows(plane, by, bx)
+
+
+def test_the_guide_plane_is_the_references(sample) -> None:
+    from pillow_blockcnn.codec.guide import guide_plane, guide_windows
+
+    luma = np.asarray(sample.convert("L"))[:61, :83]  # not a multiple of the cells: edge extension
+    for fy, fx in ((2, 2), (1, 2), (1, 1)):
+        shape = (-(-61 // (8 * fy)) * 8, -(-83 // (8 * fx)) * 8)
+        bordered = guide_plane(luma, shape, (fy, fx))
+        reference = int_reference.guide_plane(luma, shape, fy, fx)
+        np.testing.assert_array_equal(bordered[8:-8, 8:-8], reference)
+        for by, bx in ((0, 0), (1, 2), (shape[0] // 8 - 1, shape[1] // 8 - 1)):
+            window = guide_windows(bordered, np.array([by]), np.array([bx]))[0]
+            np.testing.assert_array_equal(window, int_reference.guide_window(reference, by, bx))
+
+
+def test_guided_inputs_and_predictions_are_the_references(guided_registry, sample) -> None:
+    contexts, available = _contexts(sample)
+    guides = _guides(sample, len(contexts))
+    layers = _guided_layers()
+    for chroma in (True, False):
+        x, base = int_predictor.integer_inputs(contexts, available, 35, chroma, guides if chroma else None, True)
+        x_ref, base_ref = int_reference.inputs(contexts, available, 35, chroma)
+        g_ref = int_reference.guide_inputs(guides, available, chroma)
+        np.testing.assert_array_equal(x, np.concatenate([x_ref, g_ref], axis=1))
+        np.testing.assert_array_equal(base, base_ref)
+    expected = int_reference.predict(contexts, available, 35, True, layers, guides)
+    unguided = int_reference.predict(contexts, available, 35, True, layers, None)
+    assert (expected != unguided).any(), "the stand-in must depend on its guide for this test to mean anything"
+    for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        for threads in (1, 2):
+            so = ort.SessionOptions()
+            so.graph_optimization_level, so.intra_op_num_threads = level, threads
+            session = ort.InferenceSession(guided_registry, so, providers=["CPUExecutionProvider"])
+            x, base = int_predictor.integer_inputs(contexts, available, 35, True, guides, True)
+            (delta,) = session.run(None, {"x": x})
+            got = np.clip(base[:, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{level} threads={threads}")
+    predictor = runtime.predictor_for(GUIDED_ID, 35)
+    assert predictor.guided
+    np.testing.assert_array_equal(predictor.predict(contexts, available, 1, guide=guides), expected)
+    plane = np.where(np.arange(len(contexts)) % 3 == 0, 0, 2)  # a mixed call: luma blocks take no guide
+    mixed = predictor.predict(contexts, available, plane, guide=guides)
+    luma = int_reference.predict(contexts, available, 35, False, layers, None)
+    np.testing.assert_array_equal(mixed, np.where((plane > 0)[:, None, None], expected, luma))
+
+
+@pytest.mark.parametrize("subsampling", [2, 1, 0])
+def test_a_luma_guided_file_decodes_to_the_encoders_reconstruction(guided_registry, sample, subsampling) -> None:
+    from pillow_blockcnn import pipeline
+
+    pixels = np.asarray(sample.crop((40, 30, 203, 117)))  # 163 x 87: partial blocks and MCUs
+    predictor = runtime.predictor_for(GUIDED_ID, 30)
+    encoded = codec.encode(
+        pixels, "RGB", 30, predictor=predictor, reconstruct=True, force_prediction=True, subsampling=subsampling,
+        tile=4,
+    )
+    parsed = container.read_container(io.BytesIO(container.write_container(encoded.container)))
+    np.testing.assert_array_equal(pipeline.decode_pixels(parsed).pixels, encoded.reconstruction)
+    # The chroma planes really were predicted from the guide: a decode that withholds it differs.
+
+    class Unguided:
+        model_ids = predictor.model_ids
+
+        def predict(self, contexts, available, plane):
+            return predictor.predict(contexts, available, plane)
+
+    assert not np.array_equal(codec.decode(parsed, Unguided()), encoded.reconstruction)

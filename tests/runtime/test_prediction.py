@@ -61,6 +61,21 @@ def test_save_uses_the_packaged_predictor_by_default(registry, small) -> None:
         assert not im.info["predicted"]
 
 
+def test_a_save_can_name_its_prediction_model(registry, small) -> None:
+    runtime.register_model("test-predict-newer", "predict", stand_in(MODEL_ID))  # now the default
+    try:
+        with Image.open(io.BytesIO(save_bytes(small))) as im:
+            assert im.info["models"][0] == "test-predict-newer"
+        with Image.open(io.BytesIO(save_bytes(small, predict=MODEL_ID))) as im:
+            assert im.info["models"][0] == MODEL_ID
+    finally:
+        runtime.unregister_model("test-predict-newer")
+    with pytest.raises(ValueError, match="not a prediction model here: use one of"):
+        save_bytes(small, predict="dblk-6")
+    with pytest.raises(ValueError, match="predict must be True, False or None"):
+        save_bytes(small, predict=3)
+
+
 def test_decoding_is_identical_across_thread_counts_and_runs(registry, sample) -> None:
     data = save_bytes(sample.crop((0, 0, 200, 120)), quality=25)
     outputs = []

@@ -87,3 +87,37 @@ def test_it_trains_through_the_rounding(sample) -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_a_luma_guided_network_is_exact_too_and_starts_as_the_unguided_one(trained_like, sample) -> None:
+    """Torch (training), ONNX and the plain-integer reference agree on a guided network; widened from an
+    unguided one it predicts what that one does until training moves the guide's weights."""
+    from export.networks.int_predictor import widen_for_guide
+    from pillow_blockcnn.codec.guide import guide_plane, guide_windows
+
+    model, contexts, available = trained_like
+    guided = IntPredictorNet(width=48, depth=2, guide=True)
+    guided.load_state_dict(widen_for_guide(model.state_dict()))
+    guided.eval()
+    luma = np.asarray(sample.convert("L"))[:256, :384]
+    rng = np.random.default_rng(1)
+    guide = guide_windows(guide_plane(luma, (128, 192), (2, 2)), rng.integers(0, 16, len(contexts)),
+                          rng.integers(0, 24, len(contexts)))
+    context_t, info_t = _torch_inputs(contexts, available, 30, True)
+    guide_t = torch.from_numpy(guide.astype(np.float32) / 255.0)
+    with torch.no_grad():
+        np.testing.assert_array_equal(guided(context_t, info_t, guide_t).numpy(), model(context_t, info_t).numpy())
+        guided.layers[0].linear.weight[:, 262:].normal_(0, 0.02)
+        from_torch = guided(context_t, info_t, guide_t).numpy()
+    layers = guided.integer_layers()
+    assert layers[0][0].shape[1] == 582
+    assert accumulator_bound(layers) < EXACT_LIMIT
+    expected = int_reference.predict(contexts, available, 30, True, layers, guide)
+    np.testing.assert_array_equal(np.clip(from_torch, 0, 255).astype(np.uint8), expected)
+    x, base = int_reference.inputs(contexts, available, 30, True)
+    x = np.concatenate([x, int_reference.guide_inputs(guide, available, True)], axis=1)
+    session = ort.InferenceSession(int_predictor_graph(layers).SerializeToString(), providers=["CPUExecutionProvider"])
+    (delta,) = session.run(None, {"x": x.astype(np.float32)})
+    got = np.clip(base[:, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
+    np.testing.assert_array_equal(got, expected)
+    assert (expected != int_reference.predict(contexts, available, 30, True, layers, None)).any()
