@@ -81,3 +81,20 @@ def test_validation_scores_an_identity_model_at_zero_gain(sample) -> None:
     assert scores["gain_y"] == 0.0
     assert scores["gain_rgb"] == 0.0
     assert {f"q{q}_gain_y" for q in (10, 20, 30, 40)} <= scores.keys()
+
+
+def test_the_halo_study_restores_in_tiles_and_leaves_the_deblocker_as_it_was(monkeypatch, sample) -> None:
+    from export.studies import deblock_halo
+    from pillow_blockcnn.runtime import deblocker
+    from tests.helpers import register_models, stand_in
+
+    register_models(monkeypatch, {"test-deblock": ("deblock", stand_in("test-deblock"))})
+    pixels = np.ascontiguousarray(np.asarray(sample.convert("RGB"))[:96, :160])
+    before = deblocker.ONE_PASS, deblocker.TILE, deblocker.HALO
+    whole, _ = deblock_halo.restore(pixels, 20, "test-deblock", 0, 0)
+    wide, _ = deblock_halo.restore(pixels, 20, "test-deblock", 48, 48)
+    none, _ = deblock_halo.restore(pixels, 20, "test-deblock", 48, 0)
+    assert (deblocker.ONE_PASS, deblocker.TILE, deblocker.HALO) == before
+    # a halo as wide as the stand-in's reach reproduces one pass; tiles without one show their seams
+    assert np.abs(wide.astype(int) - whole).max() <= 1
+    assert np.abs(none.astype(int) - whole).max() > np.abs(wide.astype(int) - whole).max()
