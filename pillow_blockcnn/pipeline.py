@@ -49,8 +49,11 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
     if wanted is None:
         return model
     if not isinstance(wanted, bool):
-        ids = _restorers() if task == "deblock" else [m.id for m in runtime.models("predict")]
-        names = f", or a {task} model id ({', '.join(ids)})"
+        if task == "deblock":
+            kind, ids = "deblocking", _restorers()
+        else:
+            kind, ids = "prediction", [m.id for m in runtime.models("predict")]
+        names = f", or a {kind} model id ({', '.join(ids)})"
         msg = f"{option} must be True, False or None (automatic){names}, got {wanted!r}"
         raise ValueError(msg)
     if wanted and model is None:
