@@ -169,3 +169,13 @@ def load(path: Path) -> dict[str, np.ndarray]:
     """A pack written by :func:`main` (object arrays hold the validation crops)."""
     with np.load(path, allow_pickle=True) as data:
         return {k: data[k] for k in data.files}
+
+
+def merge_packs(packs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Several loaded packs as one: their training crops concatenated in order, the validation crops of the
+    first (so runs on more data are scored on the same crops as runs on the first pack alone)."""
+    merged = dict(packs[0])
+    for key in merged:
+        if not key.startswith("val_"):
+            merged[key] = np.concatenate([p[key] for p in packs])
+    return merged

@@ -30,7 +30,7 @@ import torch
 
 from export.conversion.onnx_weights import read_state_dict
 from export.conversion.quantize import KEEP_FLOAT
-from export.data.bcnn_pack import PackSampler
+from export.data.bcnn_pack import PackSampler, merge_packs
 from export.data.bcnn_pack import load as load_pack
 from export.data.crops import (
     CropSampler,
@@ -203,6 +203,10 @@ def save(path: Path, **state: Any) -> None:
 
 
 
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _warm_start(model: torch.nn.Module, run: str) -> None:
     """A new run (own schedule, fresh optimiser) from another run's weights: its ``best.pt`` when this machine
     has it, else its committed float16 snapshot."""
@@ -247,8 +251,18 @@ def main() -> None:
     t0 = time.time()
     sampler: CropSampler | PackSampler
     if "pack" in d:  # .bcnn decodes, pre-coded (export.data.bcnn_pack)
-        pack = load_pack(Path(d["pack"]))
-        teacher = load_targets(Path(cfg["distill"]["targets"]), len(pack["clean"])) if "distill" in cfg else None
+        # "pack": one path or a list (training crops concatenated, validation crops of the first); the teacher's
+        # "targets" likewise, one file per pack in the same order
+        packs = [load_pack(Path(x)) for x in _as_list(d["pack"])]
+        pack = packs[0] if len(packs) == 1 else merge_packs(packs)
+        teacher = None
+        if "distill" in cfg:
+            targets = _as_list(cfg["distill"]["targets"])
+            if len(targets) != len(packs):
+                msg = f"config distill.targets names {len(targets)} teacher files for {len(packs)} packs: one per pack"
+                raise SystemExit(msg)
+            teacher = np.concatenate([load_targets(Path(t), len(p["clean"])) for t, p in zip(targets, packs)])
+        del packs
         sampler, validator = PackSampler(pack, d["sampler"]["batch"], seed, teacher), PackValidator(pack)
     else:  # Pillow JPEGs, coded per batch
         train_imgs = [load_rgb(f) for f in train_files]

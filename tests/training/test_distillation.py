@@ -202,3 +202,27 @@ def test_bench_speed_counts_multiply_adds_and_times_designs_beside_shipped_files
     assert rows[0]["macs_per_pixel"] == bench_speed.macs_per_pixel(SMALL)
     assert rows[1]["macs_per_pixel"] is None
     assert all(r["median_s"] > 0 for r in rows)
+
+
+def test_two_packs_train_as_one_with_their_teachers_and_the_first_packs_validation(tmp_path, sample, monkeypatch) -> None:
+    first, second = _tiny_pack(tmp_path / "a.npz", sample), _tiny_pack(tmp_path / "b.npz", sample.rotate(90))
+    onnx_path = export_model(_random(SMALL, 12), tmp_path / "t.onnx", sample_hw=(32, 32))
+    for name, pack in (("ta.npz", first), ("tb.npz", second)):
+        teacher.main(["--pack", str(pack), "--model", str(onnx_path), "--out", str(tmp_path / name), "--threads", "1"])
+    packs = [bcnn_pack.load(first), bcnn_pack.load(second)]
+    merged = bcnn_pack.merge_packs(packs)
+    assert len(merged["clean"]) == 8
+    assert np.array_equal(merged["decoded"][4:], packs[1]["decoded"])
+    assert merged["val_clean"] is packs[0]["val_clean"]
+    cfg = pack_run_config(tmp_path, first) | {
+        "model": SMALL,
+        "schedule": {"total_iters": 4, "warmup_iters": 1, "min_lr": 1e-06}, "val_every": 2,
+        "distill": {"targets": [str(tmp_path / "ta.npz"), str(tmp_path / "tb.npz")], "weight": 1.0},
+    }
+    cfg["data"]["pack"] = [str(first), str(second)]
+    events = train_whole_and_split(tmp_path, monkeypatch, cfg)
+    assert any("val" in e for e in events)
+    cfg["distill"]["targets"] = [str(tmp_path / "ta.npz")]  # one teacher file too few
+    (tmp_path / "x").mkdir()
+    with pytest.raises(SystemExit, match="one per pack"):
+        train_whole_and_split(tmp_path / "x", monkeypatch, cfg)
