@@ -22,7 +22,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from export.networks.int_predictor import ACT_MAX, EXACT_LIMIT, IntPredictorNet, accumulator_bound
+from export.networks.int_predictor import ACT_MAX, EXACT_LIMIT, INPUTS, IntPredictorNet, accumulator_bound
 
 __all__ = ["int_predictor_graph", "export_int_predictor"]
 
@@ -65,7 +65,10 @@ def int_predictor_graph(layers: list[tuple[np.ndarray, np.ndarray, int]], metada
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pillow-blockcnn")
     model.ir_version = 8
-    for key, value in {"task": "predict", "arithmetic": "integer", "accumulator_bound": str(bound), **(metadata or {})}.items():
+    declared = {"task": "predict", "arithmetic": "integer", "accumulator_bound": str(bound)}
+    if layers[0][0].shape[1] > INPUTS:
+        declared["guide"] = "luma"  # docs/FORMAT.md §5.3: the manifest entry of such a model says so too
+    for key, value in {**declared, **(metadata or {})}.items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     return model

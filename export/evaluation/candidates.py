@@ -27,12 +27,29 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, bytes, list[str]]]:
     return f"candidate-{task}", (task, Path(path).read_bytes(), tables.split(",") if tables else ["jpeg"])
 
 
+#: ONNX metadata keys that are manifest details the runtime acts on (an integer predictor's arithmetic, a
+#: luma-guided one's guide): a candidate carries them in its file, as ``export_int_predictor`` writes them.
+_DETAILS = ("arithmetic", "guide")
+
+
+def details(data: bytes) -> dict[str, str]:
+    """The manifest details a candidate's ONNX metadata declares."""
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    return {k: meta[k] for k in _DETAILS if k in meta}
+
+
 @contextmanager
 def installed(models: Mapping[str, tuple[str, bytes, Sequence[str]]]) -> Iterator[None]:
-    """Within the block, ``models`` are registered (after the packaged ones, so each is its task's default)."""
+    """Within the block, ``models`` are registered (after the packaged ones, so each is its task's default),
+    with the details their ONNX metadata declares."""
     runtime.clear_sessions()
     try:
-        with runtime.registered_models(models):
-            yield
+        for model_id, (task, data, tables) in models.items():
+            runtime.register_model(model_id, task, data, tables=tables, **details(data))
+        yield
     finally:
+        for model_id in models:
+            runtime.unregister_model(model_id)
         runtime.clear_sessions()

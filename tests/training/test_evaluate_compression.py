@@ -153,3 +153,17 @@ def test_runs_merge_and_score_head_to_head_against_avif() -> None:
     assert scores["bd_rate_vs_avif"]["bcnn"]["ms_ssim_bd_rate_cubic_pct"] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(SystemExit, match="other images"):
         ev.merge_runs([_run({"jpeg": 1.0}), _run({"avif": 1.0}) | {"images": ["b.png"]}], ["a", "b"])
+
+
+def test_a_candidate_predictor_is_installed_with_the_interface_its_file_declares() -> None:
+    from export.evaluation.candidates import details, installed
+    from pillow_blockcnn import runtime
+    from tests.helpers import stand_in
+
+    guided, plain = stand_in("test-int-guided"), stand_in("test-int-predict")
+    assert details(guided) == {"arithmetic": "integer", "guide": "luma"}
+    assert details(plain) == {"arithmetic": "integer"}
+    with installed({"candidate-predict": ("predict", guided, ["mse"])}):
+        assert runtime.default_model("predict", "mse").id == "candidate-predict"
+        assert runtime.predictor_for("candidate-predict", 30).guided
+    assert "candidate-predict" not in [m.id for m in runtime.models("predict")]
