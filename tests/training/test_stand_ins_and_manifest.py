@@ -64,15 +64,17 @@ def test_the_stand_ins_can_be_rebuilt(tmp_path) -> None:
         "test-predict.onnx": {"context": rng.random((5, 24, 24), dtype=np.float32),
                               "info": rng.random((5, 6), dtype=np.float32)},
         "test-int-predict.onnx": {"x": rng.integers(-255, 256, (5, 262)).astype(np.float32)},
+        "test-int-guided.onnx": {"x": rng.integers(-255, 256, (5, 582)).astype(np.float32)},
     }
     for path in write_stand_ins(tmp_path):
         committed = REPO / "tests" / "runtime" / "models" / path.name
         rebuilt, kept = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (path, committed))
         np.testing.assert_allclose(rebuilt.run(None, feeds[path.name])[0], kept.run(None, feeds[path.name])[0],
                                    atol=1e-5, err_msg=path.name)
-    committed = np.load(REPO / "tests" / "runtime" / "models" / "test-int-predict.npz")
-    for name, value in np.load(tmp_path / "test-int-predict.npz").items():
-        np.testing.assert_array_equal(value, committed[name], err_msg=name)
+    for layers in ("test-int-predict.npz", "test-int-guided.npz"):
+        committed = np.load(REPO / "tests" / "runtime" / "models" / layers)
+        for name, value in np.load(tmp_path / layers).items():
+            np.testing.assert_array_equal(value, committed[name], err_msg=f"{layers} {name}")
 
 
 def test_packaged_deblockers_state_the_quality_range_they_were_measured_on() -> None:
