@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data.crops import centre_crops
+from export.evaluation.candidates import details
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec, runtime
 from pillow_blockcnn.format import container
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--models", nargs="+", default=["pred-1=/tmp/pred-1.onnx", "pred-2"],
-        help="packaged ids, or ID=PATH for an ONNX file to register for this run (a float model, as pred-1 was)",
+        help="packaged ids, or ID=PATH for an ONNX file to register for this run (float, as pred-1 was, or "
+        "integer; its metadata says which)",
     )
     parser.add_argument("--data", type=Path, default=Path("../shared/data/train"))
     parser.add_argument("--rounds", type=int, default=5)
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     for spec in args.models:
         name, _, path = spec.partition("=")
         if path:
-            runtime.register_model(name, "predict", Path(path).read_bytes(), tables=("jpeg", "mse", "ssim"))
+            data = Path(path).read_bytes()  # an integer or luma-guided model says so in its metadata
+            runtime.register_model(name, "predict", data, tables=("jpeg", "mse", "ssim"), **details(data))
         names.append(name)
     args.models = names
     found = centre_crops(sorted(args.data.glob("*.png")), 512, 768)
