@@ -38,7 +38,10 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
     if isinstance(wanted, str) and task == "predict":  # a named predictor: e.g. the unguided one, to compare
         known = [m.id for m in runtime.models("predict")]
         if wanted not in known:
-            msg = f"{option}={wanted!r} is not a prediction model here: use one of {known}"
+            msg = (
+                f"{option}={wanted!r} is not a prediction model here: {option} takes True, False or None "
+                f"(automatic), or one of {known}"
+            )
             raise ValueError(msg)
         model = runtime.require_task(wanted, "predict")
         if tables not in model.tables:

@@ -70,7 +70,7 @@ def test_a_save_can_name_its_prediction_model(registry, small) -> None:
             assert im.info["models"][0] == MODEL_ID
     finally:
         runtime.unregister_model("test-predict-newer")
-    with pytest.raises(ValueError, match="not a prediction model here: use one of"):
+    with pytest.raises(ValueError, match="not a prediction model here: predict takes True, False or None"):
         save_bytes(small, predict="dblk-6")
     with pytest.raises(ValueError, match="predict must be True, False or None"):
         save_bytes(small, predict=3)
