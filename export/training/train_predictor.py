@@ -131,17 +131,10 @@ class Sampler:
         }
 
 
-def rate_loss(
-    pred: torch.Tensor, target: torch.Tensor, steps: torch.Tensor, d: torch.Tensor, weights: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Huber on the residual's DCT / quantisation step, the mean over blocks (``weights``: one per block, for
-    a weighted mean)."""
+def rate_loss(pred: torch.Tensor, target: torch.Tensor, steps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     residual = target - pred
     coeffs = d @ residual @ d.T
-    per_block = F.huber_loss(coeffs / steps, torch.zeros_like(coeffs), delta=1.0, reduction="none").mean((1, 2))
-    if weights is None:
-        return per_block.mean()
-    return (per_block * weights).sum() / weights.sum()
+    return F.huber_loss(coeffs / steps, torch.zeros_like(coeffs), delta=1.0)
 
 
 class TorchPredictor:
@@ -283,10 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         batch = {k: v.to(device) for k, v in sampler.batch(step).items()}
         extra = {"guide": batch["guide"]} if getattr(model, "guide", False) else {}
         pred = model(batch["context"], batch["info"], **extra)
-        # "chroma_weight": how much a chroma block counts against a luma one (a luma-guided fine-tune puts its
-        # weight where the guide acts; 1 = every block alike, as pred-2 trained)
-        weights = 1.0 + (cfg.get("chroma_weight", 1.0) - 1.0) * batch["info"][:, 5]
-        loss = rate_loss(pred, batch["target"], batch["steps"], d, weights)
+        loss = rate_loss(pred, batch["target"], batch["steps"], d)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

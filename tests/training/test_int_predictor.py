@@ -121,3 +121,16 @@ def test_a_luma_guided_network_is_exact_too_and_starts_as_the_unguided_one(train
     got = np.clip(base[:, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
     np.testing.assert_array_equal(got, expected)
     assert (expected != int_reference.predict(contexts, available, 30, True, layers, None)).any()
+
+
+def test_a_guided_run_initialised_from_an_unguided_snapshot_starts_as_it(sample) -> None:
+    from export.training.train_predictor import init_from
+
+    contexts, available = _contexts(sample, n_random=0)
+    guided, plain = IntPredictorNet(guide=True), IntPredictorNet()
+    init_from(guided, "predict_v2")  # the committed snapshot of pred-2's run
+    init_from(plain, "predict_v2")
+    context_t, info_t = _torch_inputs(contexts[:2000], available[:2000], 25, True)
+    guide = torch.rand(2000, 16, 24)
+    with torch.no_grad():
+        np.testing.assert_array_equal(guided.eval()(context_t, info_t, guide).numpy(), plain.eval()(context_t, info_t).numpy())
