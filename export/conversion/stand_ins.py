@@ -24,7 +24,6 @@ from export.networks.predictor import BlockPredictorNet
 
 __all__ = [
     "stand_in_deblocker",
-    "stand_in_guided_int_predictor",
     "stand_in_int_predictor",
     "stand_in_predictor",
     "write_stand_ins",
@@ -49,11 +48,12 @@ def stand_in_predictor() -> BlockPredictorNet:
     return model
 
 
-def stand_in_int_predictor() -> IntPredictorNet:
-    """An IntPredictorNet of width 32 and depth 2 with random weights (seed 2), its activation steps calibrated
-    on random contexts."""
-    torch.manual_seed(2)
-    model = IntPredictorNet(width=32, depth=2).eval()
+def stand_in_int_predictor(guide: bool = False) -> IntPredictorNet:
+    """An IntPredictorNet of width 32 and depth 2 with random weights (seed 2; luma-guided, ``guide=True``:
+    seed 4, the guide's weights as large as the rest), its activation steps calibrated on random contexts
+    (a guided one's on random chroma contexts and guides)."""
+    torch.manual_seed(4 if guide else 2)
+    model = IntPredictorNet(width=32, depth=2, guide=guide).eval()
     with torch.no_grad():
         model.layers[-1].linear.weight.normal_(0, 0.05)
         for layer in model.layers:
@@ -61,25 +61,9 @@ def stand_in_int_predictor() -> IntPredictorNet:
         context = torch.rand(512, 24, 24)
         context[:, 8:, 8:] = 0
         context[:, 16:] = 0
-        info = torch.cat([(torch.rand(512, 4) < 0.7).float(), torch.full((512, 1), 0.3), torch.zeros(512, 1)], 1)
-        model(context, info)
-    return model
-
-
-def stand_in_guided_int_predictor() -> IntPredictorNet:
-    """A luma-guided IntPredictorNet of width 32 and depth 2 with random weights (seed 4), the guide's weights
-    as large as the rest, its activation steps calibrated on random chroma contexts and guides."""
-    torch.manual_seed(4)
-    model = IntPredictorNet(width=32, depth=2, guide=True).eval()
-    with torch.no_grad():
-        model.layers[-1].linear.weight.normal_(0, 0.05)
-        for layer in model.layers:
-            layer.linear.bias.normal_(0, 0.5)
-        context = torch.rand(512, 24, 24)
-        context[:, 8:, 8:] = 0
-        context[:, 16:] = 0
-        info = torch.cat([(torch.rand(512, 4) < 0.7).float(), torch.full((512, 1), 0.3), torch.ones(512, 1)], 1)
-        model(context, info, torch.rand(512, 16, 24))
+        chroma = torch.full((512, 1), float(guide))
+        info = torch.cat([(torch.rand(512, 4) < 0.7).float(), torch.full((512, 1), 0.3), chroma], 1)
+        model(context, info, torch.rand(512, 16, 24) if guide else None)
     return model
 
 
@@ -93,7 +77,7 @@ def write_stand_ins(out: Path) -> list[Path]:
     and ``out/test-int-guided.onnx`` (the integer ones with their integer layers in ``.npz`` files beside them,
     for the runtime tests' plain-integer reference)."""
     out.mkdir(parents=True, exist_ok=True)
-    integer, guided = stand_in_int_predictor(), stand_in_guided_int_predictor()
+    integer, guided = stand_in_int_predictor(), stand_in_int_predictor(guide=True)
     _save_layers(integer, out / "test-int-predict.npz")
     _save_layers(guided, out / "test-int-guided.npz")
     return [

@@ -19,20 +19,26 @@ from tests.helpers import STAND_INS, block_contexts
 MODEL_ID = "test-int-predict"
 
 
-def _layers() -> list[tuple[np.ndarray, np.ndarray, int]]:
-    saved = np.load(STAND_INS / f"{MODEL_ID}.npz")
+def _layers(model_id: str = MODEL_ID) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """The integer layers of a stand-in, saved beside its ONNX file."""
+    saved = np.load(STAND_INS / f"{model_id}.npz")
     return [(saved[f"W{i}"], saved[f"B{i}"], int(saved[f"S{i}"])) for i in range(len(saved.files) // 3)]
+
+
+def _install(monkeypatch, model_id: str, **details):
+    """An installation holding only the stand-in ``model_id`` (an integer predictor), for one test."""
+    data = (STAND_INS / f"{model_id}.onnx").read_bytes()
+    monkeypatch.setattr(runtime.registry, "_registered", {})
+    monkeypatch.setattr(runtime.registry, "_packaged", dict)
+    runtime.register_model(model_id, "predict", data, arithmetic="integer", **details)
+    runtime.clear_sessions()
+    yield data
+    runtime.clear_sessions()
 
 
 @pytest.fixture
 def registry(monkeypatch):
-    data = (STAND_INS / f"{MODEL_ID}.onnx").read_bytes()
-    monkeypatch.setattr(runtime.registry, "_registered", {})
-    monkeypatch.setattr(runtime.registry, "_packaged", dict)
-    runtime.register_model(MODEL_ID, "predict", data, arithmetic="integer")
-    runtime.clear_sessions()
-    yield data
-    runtime.clear_sessions()
+    yield from _install(monkeypatch, MODEL_ID)
 
 
 def _contexts(sample) -> tuple[np.ndarray, np.ndarray]:
@@ -95,20 +101,9 @@ def test_cuda_is_asked_for_exact_float32_for_integer_models_only() -> None:
 GUIDED_ID = "test-int-guided"
 
 
-def _guided_layers() -> list[tuple[np.ndarray, np.ndarray, int]]:
-    saved = np.load(STAND_INS / f"{GUIDED_ID}.npz")
-    return [(saved[f"W{i}"], saved[f"B{i}"], int(saved[f"S{i}"])) for i in range(len(saved.files) // 3)]
-
-
 @pytest.fixture
 def guided_registry(monkeypatch):
-    data = (STAND_INS / f"{GUIDED_ID}.onnx").read_bytes()
-    monkeypatch.setattr(runtime.registry, "_registered", {})
-    monkeypatch.setattr(runtime.registry, "_packaged", dict)
-    runtime.register_model(GUIDED_ID, "predict", data, arithmetic="integer", guide="luma")
-    runtime.clear_sessions()
-    yield data
-    runtime.clear_sessions()
+    yield from _install(monkeypatch, GUIDED_ID, guide="luma")
 
 
 def _guides(sample, n: int) -> np.ndarray:
@@ -140,7 +135,7 @@ def test_the_guide_plane_is_the_references(sample) -> None:
 def test_guided_inputs_and_predictions_are_the_references(guided_registry, sample) -> None:
     contexts, available = _contexts(sample)
     guides = _guides(sample, len(contexts))
-    layers = _guided_layers()
+    layers = _layers(GUIDED_ID)
     for chroma in (True, False):
         x, base = int_predictor.integer_inputs(contexts, available, 35, chroma, guides if chroma else None, True)
         x_ref, base_ref = int_reference.inputs(contexts, available, 35, chroma)
