@@ -7,7 +7,7 @@ small integers: its arithmetic is exact in float32 (every partial sum stays belo
 prediction; a plain integer implementation (``tests/int_reference.py``) reproduces it bit for bit.
 
 The arithmetic, in integers (the decoder's definition; ``export.conversion.export_int_predictor`` writes it
-as an ONNX graph of MatMul, Add, Mul by a power of two, Floor and Clip):
+as an ONNX graph of Gemm with weights scaled by powers of two, Floor and Clip):
 
 * ``base``: the rounded mean of the 8 pixels above the block (context row 7, columns 8..15) when the block
   above exists, and of the 8 to its left (rows 8..15, column 7) when that exists: ``(sum + n/2) >> log2(n)``
@@ -206,10 +206,11 @@ def widen_for_guide(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def accumulator_bound(layers: list[tuple[np.ndarray, np.ndarray, int]]) -> int:
     """The largest |acc| any layer can reach for any input: the proof that float32 computes it exactly
     (must be below 2^24). Inputs are bounded by 255 (centred pixels and the quality), hidden activations by
-    127, and each layer's bound uses the previous layer's largest possible output."""
+    127, and each layer's bound uses the previous layer's largest possible output. The rounding half
+    ``2^(s-1)``, which the graph adds with the bias, counts too."""
     worst, peak = 0, 255
     for i, (w, b, shift) in enumerate(layers):
-        acc = int((np.abs(w).sum(axis=1) * peak + np.abs(b)).max())
+        acc = int((np.abs(w).sum(axis=1) * peak + np.abs(b)).max()) + (1 << (shift - 1) if shift > 0 else 0)
         worst = max(worst, acc)
         peak = ACT_MAX if i < len(layers) - 1 else (acc >> max(shift, 0)) + 1
     return worst

@@ -2,11 +2,13 @@
 ``pred-1`` in the same run.
 
     python -m export.studies.int_predictor_study --contexts 1000000 --json results/studies/int_predictor.json
+    python -m export.studies.int_predictor_study --onnx pillow_blockcnn/models/pred-2.onnx --json ...  # a shipped file
 
 Contexts are every block context of the luma planes of training images (``../shared/data/train``, never the
 benchmarks), taken from the images themselves; the check is of arithmetic, which does not care whether the
 neighbours were decoded. Without ``--ckpt`` the network has random weights of the trained size (speed does
-not depend on the weights; exactness is checked for whatever weights are given). The reference here computes
+not depend on the weights; exactness is checked for whatever weights are given); with ``--onnx`` the file
+itself is checked, against the integer layers read back from it. The reference here computes
 the integer layers with float64 matrix products, exact because every value stays far below 2^53; the test
 suite's reference (``tests/int_reference.py``) does the same in int64 on fewer contexts.
 """
@@ -21,7 +23,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from export.conversion.export_int_predictor import int_predictor_graph
+import onnx
+
+from export.conversion.export_int_predictor import int_predictor_graph, integer_layers
 from export.data.crops import list_images, load_rgb
 from export.evaluation.report import emit, machine
 from export.networks.int_predictor import ACT_MAX, IntPredictorNet, accumulator_bound
@@ -84,7 +88,9 @@ def _time(run, reps: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contexts", type=int, default=1_000_000)
-    ap.add_argument("--ckpt", type=Path, help="an IntPredictorNet checkpoint (default: random weights)")
+    source = ap.add_mutually_exclusive_group()
+    source.add_argument("--ckpt", type=Path, help="an IntPredictorNet checkpoint (default: random weights)")
+    source.add_argument("--onnx", type=Path, help="an exported integer predictor (e.g. a packaged model) to check")
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument(
@@ -106,8 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     model.eval()
     with torch.no_grad():  # calibrates the activation steps of an untrained net (a no-op for a checkpoint)
         model(torch.from_numpy(contexts[:4096].astype(np.float32) / 255.0), torch.from_numpy(info))
-    layers = model.integer_layers()
-    data = int_predictor_graph(layers).SerializeToString()
+    if args.onnx:
+        data = args.onnx.read_bytes()
+        layers = integer_layers(onnx.load_from_string(data))
+    else:
+        layers = model.integer_layers()
+        data = int_predictor_graph(layers).SerializeToString()
     x, _ = reference_inputs(contexts, available, 30)
     expected = reference_delta(x, layers)
     mismatches = {}
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         speed[str(n)] = {"pred-1_us_per_block": 1e6 * t1 / n, "int_us_per_block": 1e6 * t2 / n, "speedup": t1 / t2}
     macs = sum(w.size for w, _, _ in layers)
     emit({
-        "contexts": len(x), "source": str(DATA), "weights": str(args.ckpt or "random"),
+        "contexts": len(x), "source": str(DATA), "weights": str(args.onnx or args.ckpt or "random"),
         "width": args.width, "depth": args.depth, "macs_per_block": macs, "accumulator_bound": accumulator_bound(layers),
         "mismatches": mismatches, "speed_2_threads": speed, "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),

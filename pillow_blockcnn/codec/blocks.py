@@ -36,6 +36,11 @@ class BlockPredictor(Protocol):
     chroma plane, their windows ``[N, 16, 24]`` uint8 of the decoded luma at chroma resolution
     (:mod:`.guide`); the codec then codes and decodes Y before the chroma planes. Without the attribute a
     predictor is unguided.
+
+    A predictor may serve concurrent calls: it then has ``concurrency = n`` > 1, the threads a decoder
+    should share a plane's tiles among (they never look across their borders), and ``concurrent()``, which
+    returns the equivalent predictor to call from those threads (the same predictions; each call sized for
+    one core). Without the attributes it is called from one thread.
     """
 
     model_ids: tuple[str, ...]
@@ -70,6 +75,22 @@ def wavefronts(blocks_y: int, blocks_x: int) -> list[tuple[np.ndarray, np.ndarra
 _NEIGHBOURS = ((0, 0), (0, BLOCK), (0, 2 * BLOCK), (BLOCK, 0))
 
 
+def _window_masks() -> np.ndarray:
+    """``[16, 24, 24]`` uint8: for each availability code (bit i = neighbour i of :data:`_NEIGHBOURS`), 1 on
+    the available neighbours and 0 elsewhere (the block itself, its right neighbour and the row below are
+    always 0). One multiply by a gathered mask masks a whole front: cheaper than zeroing region by region."""
+    masks = np.zeros((16, CONTEXT, CONTEXT), dtype=np.uint8)
+    for code in range(16):
+        for i, (r, c) in enumerate(_NEIGHBOURS):
+            if code >> i & 1:
+                masks[code, r : r + BLOCK, c : c + BLOCK] = 1
+    return masks
+
+
+_WINDOW_MASKS = _window_masks()
+_CODE_WEIGHTS = np.array([1, 2, 4, 8])
+
+
 def context_windows(recon: np.ndarray) -> np.ndarray:
     """Every block's 24x24 window of ``recon`` (a plane with an 8-pixel border) as one read-only strided
     view ``[blocks_y, blocks_x, 24, 24]``: a front's windows are then one fancy-indexed copy of 24-byte rows
@@ -99,16 +120,9 @@ def gather_contexts(
     """
     if windows is None:
         windows = context_windows(recon)
-    blocks_x = windows.shape[1]
-    contexts = windows[by, bx].astype(np.uint8, copy=False)
-    contexts[:, BLOCK : 2 * BLOCK, BLOCK:] = 0  # the block itself and its right neighbour
-    contexts[:, 2 * BLOCK :] = 0  # the block row below
     if available is None:
-        top, left, right = by > 0, bx > 0, bx < blocks_x - 1
+        top, left, right = by > 0, bx > 0, bx < windows.shape[1] - 1
         available = np.stack([top & left, top, top & right, left], axis=1)
-    elif not available.all():
-        for i, (r, c) in enumerate(_NEIGHBOURS):
-            missing = ~available[:, i]
-            if missing.any():
-                contexts[missing, r : r + BLOCK, c : c + BLOCK] = 0
+    contexts = windows[by, bx]  # advanced indexing: a copy, ours to mask
+    contexts *= _WINDOW_MASKS[available @ _CODE_WEIGHTS]
     return contexts, available

@@ -14,6 +14,7 @@ from the same reconstructed neighbours, and adds the residual libjpeg decoded
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from . import jpeg
 from .blocks import BLOCK, BlockPredictor, context_windows, gather_contexts
 from .guide import guide_windows
 from .quantise import block_bits, dc_bits, lagrangian, quantise_blocks
-from .tiles import tile_fronts
+from .tiles import FrontOrder, front_order, tile_fronts
 
 __all__ = ["CodedPlane", "code_plain", "code_predicted", "decode_predicted", "decode_predicted_planes"]
 
@@ -178,12 +179,6 @@ def _predict(
     return predictor.predict(contexts, available, plane, guide=guide_windows(guide, by, bx))
 
 
-def _block_pixels(stride: int, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
-    """Flat indices ``[N, 64]`` of blocks ``(by, bx)`` in a plane with an 8-pixel border and row ``stride``."""
-    inside = (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
-    return (BLOCK * ((by + 1) * stride + bx + 1))[:, None] + inside[None, :]
-
-
 def decode_predicted(
     residual: np.ndarray,
     modes: np.ndarray,
@@ -198,6 +193,101 @@ def decode_predicted(
     return decode_predicted_planes([residual], [modes], predictor, [index], tile, None if guide is None else [guide])[0]
 
 
+@dataclass
+class _Rebuild:
+    """One plane being rebuilt: its padded reconstruction (an 8-pixel border, as the windows need), views on
+    it, and its predicted blocks in decoding order."""
+
+    recon: np.ndarray  # [H + 16, W + 16] uint8: residuals, replaced block by block by rebuilt pixels
+    flat: np.ndarray  # a view of recon: writing it rebuilds the plane
+    windows: np.ndarray  # context_windows(recon), a view too: it reads the blocks rebuilt so far
+    order: FrontOrder  # the predicted blocks
+    origin: np.ndarray  # [N] flat index in recon of each predicted block's top-left pixel
+    inside: np.ndarray  # [64] flat offsets of a block's pixels from its top-left
+    guide: np.ndarray | None
+
+    @classmethod
+    def start(cls, residual: np.ndarray, modes: np.ndarray, tile: int, guide: np.ndarray | None) -> _Rebuild:
+        h, w = residual.shape
+        recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
+        recon[BLOCK:-BLOCK, BLOCK:-BLOCK] = residual
+        order = front_order(h // BLOCK, w // BLOCK, tile)
+        order = order.select(modes[order.by, order.bx])
+        stride = recon.shape[1]
+        origin = BLOCK * ((order.by + 1) * stride + order.bx + 1)
+        inside = (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
+        return cls(recon, recon.reshape(-1), context_windows(recon), order, origin, inside, guide)
+
+
+def _balanced(sizes: dict[tuple[int, int], int], workers: int) -> list[list[tuple[int, int]]]:
+    """``sizes`` (predicted blocks per (plane, tile)) shared among at most ``workers`` groups, largest first
+    to the least loaded group, so the groups finish together."""
+    groups: list[list[tuple[int, int]]] = [[] for _ in range(max(1, min(workers, len(sizes))))]
+    load = [0] * len(groups)
+    for unit in sorted(sizes, key=lambda u: -sizes[u]):
+        g = load.index(min(load))
+        groups[g].append(unit)
+        load[g] += sizes[unit]
+    return [group for group in groups if group]
+
+
+def _rebuild_group(
+    planes: list[_Rebuild], units: list[tuple[int, int]], predictor: BlockPredictor, indices: list[int]
+) -> None:
+    """Rebuild the tiles ``units`` ((plane, tile) pairs): front ``t`` of all of them is one predictor call.
+
+    A front needs only the earlier fronts of its own tile (and a guide plane decoded before), so the result
+    is each tile's own decode whichever tiles share a call or a thread. Blocks not yet rebuilt hold their
+    residual; the causal window never reads them (it masks the block itself, its right neighbour, the row
+    below and every neighbour outside the tile, which another thread may be rebuilding)."""
+    parts = []
+    for p in sorted({p for p, _ in units}):
+        plane = planes[p]
+        tiles = np.asarray([tile for q, tile in units if q == p])
+        keep = np.isin(plane.order.tile, tiles)
+        order = plane.order.select(keep)
+        parts.append((p, plane, order, plane.origin[keep]))
+    fronts = max((int(order.front[-1]) + 1 for _, _, order, _ in parts if len(order.front)), default=0)
+    parts = [(p, plane, order, origin, order.bounds(fronts)) for p, plane, order, origin in parts]
+    guided = any(plane.guide is not None for plane in planes)
+    for t in range(fronts):
+        calls = []
+        for p, plane, order, origin, bounds in parts:
+            a, b = bounds[t], bounds[t + 1]
+            if a == b:
+                continue
+            by, bx = order.by[a:b], order.bx[a:b]
+            contexts, available = gather_contexts(plane.recon, by, bx, order.available[a:b], plane.windows)
+            guide = guide_windows(plane.guide, by, bx) if guided else None
+            calls.append((p, plane, origin[a:b], contexts, available, guide))
+        if not calls:
+            continue
+        counts = [len(call[3]) for call in calls]
+        if len(calls) == 1:
+            p, _, _, contexts, available, guide = calls[0]
+            index: int | np.ndarray = indices[p]
+        else:
+            index = np.repeat(np.asarray([indices[call[0]] for call in calls]), counts)
+            contexts = np.concatenate([call[3] for call in calls])
+            available = np.concatenate([call[4] for call in calls])
+            guide = np.concatenate([call[5] for call in calls]) if guided else None
+        if guided:
+            raw = predictor.predict(contexts, available, index, guide=guide)
+        else:
+            raw = predictor.predict(contexts, available, index)
+        prediction = _check_prediction(raw, len(contexts)).reshape(-1, BLOCK * BLOCK)
+        start = 0
+        for (_, plane, origin, *_), n in zip(calls, counts, strict=True):
+            pixels = origin[:, None] + plane.inside
+            rebuilt = prediction[start : start + n].astype(np.int16)
+            rebuilt += plane.flat[pixels]
+            rebuilt -= 128
+            np.maximum(rebuilt, 0, out=rebuilt)  # _add_residual with ufuncs: this runs once per front and plane
+            np.minimum(rebuilt, 255, out=rebuilt)
+            plane.flat[pixels] = rebuilt
+            start += n
+
+
 def decode_predicted_planes(
     residuals: list[np.ndarray],
     modes: list[np.ndarray],
@@ -205,50 +295,27 @@ def decode_predicted_planes(
     indices: list[int],
     tile: int,
     guides: list[np.ndarray] | None = None,
+    workers: int = 1,
 ) -> list[np.ndarray]:
-    """:func:`decode_predicted` for several planes at once: front ``t`` of every plane is one predictor
-    call. A front needs only the earlier fronts of its own plane (and, with ``guides``, one guide plane per
-    plane, built from a plane decoded before), so the result is each plane's own decode; the calls are fewer
-    and larger (the network's fixed cost per call and per-front numpy work were most of a 768x512 decode)."""
-    recons, flats, windows, fronts = [], [], [], []
-    for residual in residuals:
-        h, w = residual.shape
-        recon = np.zeros((h + 2 * BLOCK, w + 2 * BLOCK), dtype=np.uint8)
-        recon[BLOCK:-BLOCK, BLOCK:-BLOCK] = residual
-        recons.append(recon)
-        flats.append(recon.reshape(-1))  # a view: writing it rebuilds the plane
-        windows.append(context_windows(recon))  # a view too: it reads the blocks rebuilt so far
-        fronts.append(tile_fronts(h // BLOCK, w // BLOCK, tile))
-    for t in range(max((len(f) for f in fronts), default=0)):
-        parts = []
-        for p, plane_fronts in enumerate(fronts):
-            if t >= len(plane_fronts):
-                continue
-            front = plane_fronts[t]
-            keep = modes[p][front.by, front.bx]
-            if keep.any():
-                by, bx = front.by[keep], front.bx[keep]
-                # Blocks not yet rebuilt hold their residual; the causal window never reads them (it reads
-                # only earlier fronts, and masks the block itself, its right neighbour and the row below).
-                contexts, available = gather_contexts(recons[p], by, bx, front.available[keep], windows[p])
-                guide = None if guides is None else guide_windows(guides[p], by, bx)
-                parts.append((p, _block_pixels(recons[p].shape[1], by, bx), contexts, available, guide))
-        if not parts:
-            continue
-        counts = [len(part[2]) for part in parts]
-        plane = np.repeat(np.asarray([indices[part[0]] for part in parts]), counts)
-        contexts = parts[0][2] if len(parts) == 1 else np.concatenate([part[2] for part in parts])
-        available = parts[0][3] if len(parts) == 1 else np.concatenate([part[3] for part in parts])
-        index = indices[parts[0][0]] if len(parts) == 1 else plane
-        if guides is None:
-            raw = predictor.predict(contexts, available, index)
-        else:
-            guide = parts[0][4] if len(parts) == 1 else np.concatenate([part[4] for part in parts])
-            raw = predictor.predict(contexts, available, index, guide=guide)
-        prediction = _check_prediction(raw, len(plane)).reshape(-1, BLOCK * BLOCK)
-        start = 0
-        for (p, pixels, *_), n in zip(parts, counts):
-            flat = flats[p]
-            flat[pixels] = _add_residual(prediction[start : start + n], flat[pixels])
-            start += n
-    return [recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy() for recon in recons]
+    """:func:`decode_predicted` for several planes at once: front ``t`` of every tile of every plane is one
+    predictor call (the network's fixed cost per call and the per-front numpy work were most of a 768x512
+    decode), and with ``workers`` > 1 the tiles are shared among that many threads, each making its own
+    calls (``predictor`` must then serve concurrent calls: see :class:`.blocks.BlockPredictor`'s
+    ``concurrency``). ``guides``: one guide plane per plane, built from a plane decoded before. Every block
+    comes out the same whatever ``workers`` is."""
+    planes = [
+        _Rebuild.start(residual, plane_modes, tile, None if guides is None else guides[p])
+        for p, (residual, plane_modes) in enumerate(zip(residuals, modes, strict=True))
+    ]
+    sizes: dict[tuple[int, int], int] = {}
+    for p, plane in enumerate(planes):
+        tiles, counts = np.unique(plane.order.tile, return_counts=True)
+        sizes.update({(p, int(tile)): int(count) for tile, count in zip(tiles, counts, strict=True)})
+    groups = _balanced(sizes, workers)
+    if len(groups) == 1:
+        _rebuild_group(planes, groups[0], predictor, indices)
+    elif groups:
+        with ThreadPoolExecutor(len(groups)) as pool:
+            for done in [pool.submit(_rebuild_group, planes, group, predictor, indices) for group in groups]:
+                done.result()
+    return [plane.recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy() for plane in planes]

@@ -24,16 +24,35 @@ available, all 0 for a luma or gray plane.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
+from . import settings
+from .machine import usable_cores
 from .registry import require_task
-from .sessions import session
+from .sessions import providers, session
 
 __all__ = ["IntegerOnnxPredictor", "integer_inputs"]
 
 _ACT_MAX = 127
 _INPUTS = 262
 _GUIDE_INPUTS = 5 * 64
+
+#: Where the 256 pixel inputs sit in the flattened 24x24 window: the above-left, above and above-right
+#: blocks (the window's top 8 rows, block by block), then the left block, each row major.
+_PIXELS = np.concatenate(
+    [(24 * np.arange(8)[:, None] + np.arange(c, c + 8)).ravel() for c in (0, 8, 16)]
+    + [(24 * np.arange(8, 16)[:, None] + np.arange(8)).ravel()]
+)
+#: In those 256: the above block's last row and the left block's last column, which ``base`` averages.
+_ABOVE_ROW = np.arange(64 + 56, 128)
+_LEFT_COLUMN = np.arange(192 + 7, 256, 8)
+#: ``base`` by the number of border rows it averages (0, 1 or 2 of 8 pixels): ``(sum + n/2) >> log2 n``,
+#: and 128 when there is none (the sum is then 0).
+_ROUNDING = np.array([0, 4, 8])
+_SHIFT = np.array([0, 3, 4])
+_NONE = np.array([128, 0, 0])
 
 
 def _guide_inputs(out: np.ndarray, guide: np.ndarray, available: np.ndarray, chroma: np.ndarray) -> None:
@@ -68,20 +87,15 @@ def integer_inputs(
     takes: one conversion fewer per front)."""
     n = len(contexts)
     avail = np.asarray(available, dtype=bool)
+    pixels = contexts.reshape(n, -1)[:, _PIXELS]  # uint8 [N, 256]: AL, A, AR, L, each row major
     top, left = avail[:, 1], avail[:, 3]
-    above = contexts[:, 7, 8:16].sum(axis=1, dtype=np.int64)
-    border = above * top + contexts[:, 8:16, 7].sum(axis=1, dtype=np.int64) * left
+    border = pixels[:, _ABOVE_ROW].sum(axis=1, dtype=np.int64) * top
+    border += pixels[:, _LEFT_COLUMN].sum(axis=1, dtype=np.int64) * left
     count = top.astype(np.int64) + left  # border pixels / 8
-    base = np.where(count == 2, (border + 8) >> 4, np.where(count == 1, (border + 4) >> 3, 128))
+    base = ((border + _ROUNDING[count]) >> _SHIFT[count]) + _NONE[count]
     x = np.empty((n, _INPUTS + (_GUIDE_INPUTS if guided else 0)), dtype=np.float32)
-    pixels = x[:, :256]
-    # above-left, above, above-right (the window's top 8 rows, block by block), then left, each row major
-    pixels[:, :192].reshape(n, 3, 8, 8)[:] = contexts[:, :8].reshape(n, 8, 3, 8).transpose(0, 2, 1, 3)
-    pixels[:, 192:].reshape(n, 8, 8)[:] = contexts[:, 8:16, :8]
-    pixels -= base[:, None].astype(np.float32)
-    if not avail.all():
-        blocks = pixels.reshape(n, 4, 64)
-        blocks *= avail.astype(np.float32)[:, :, None]  # a float mask: multiplying by bools casts per element
+    np.subtract(pixels, base[:, None], out=x[:, :256], casting="unsafe")
+    x[:, :256].reshape(n, 4, 64)[~avail] = 0
     x[:, 256:260] = avail * np.float32(_ACT_MAX)
     x[:, 260] = quality
     x[:, 261] = np.where(chroma, _ACT_MAX, 0)
@@ -102,7 +116,18 @@ class IntegerOnnxPredictor:
         self.quality = quality
         #: Luma-guided (manifest ``"guide": "luma"``): the codec passes chroma blocks' guide windows.
         self.guided = info.details.get("guide") == "luma"
+        #: Threads a decoder may share its tiles among, each calling :meth:`concurrent`'s predictor: one per
+        #: core (or per configured thread) on the CPU; on CUDA one call at a time, on the whole device.
+        self.concurrency = 1 if "CUDAExecutionProvider" in providers() else settings.THREADS or usable_cores()
         self._session = session(model_id)
+
+    def concurrent(self) -> IntegerOnnxPredictor:
+        """This predictor for :attr:`concurrency` threads calling at once: each call runs on one core (a
+        front is a few dozen blocks, too small a matrix product to keep two cores busy in one call; two
+        calls at once do). The predictions are the same integers: the arithmetic is exact."""
+        twin = copy.copy(self)
+        twin._session = session(self.model_ids[0], threads=1)
+        return twin
 
     def predict(
         self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray, guide: np.ndarray | None = None
@@ -113,5 +138,6 @@ class IntegerOnnxPredictor:
         # delta holds integers and base is 0..255: their float32 sum is the integer sum wherever it is below
         # 2^24, and a sum beyond that clips to 0 or 255 whichever way float32 rounds it
         out = delta + base.astype(np.float32)[:, None]
-        np.clip(out, 0, 255, out=out)
+        np.maximum(out, 0, out=out)  # ufuncs: np.clip's Python wrapper costs more than the clipping per front
+        np.minimum(out, 255, out=out)
         return out.astype(np.uint8).reshape(-1, 8, 8)

@@ -45,8 +45,9 @@ def provider_entries(wanted: tuple[str, ...], exact: bool) -> list[str | tuple[s
     return [(p, dict(EXACT_CUDA_OPTIONS)) if exact and p == "CUDAExecutionProvider" else p for p in wanted]
 
 
-def session(model_id: str) -> onnxruntime.InferenceSession:
-    """The shared session for ``model_id`` under the current provider and thread settings.
+def session(model_id: str, threads: int | None = None) -> onnxruntime.InferenceSession:
+    """The shared session for ``model_id`` under the current provider and thread settings (``threads``:
+    this many intra-op threads instead of ``settings.THREADS``, for callers that run several calls at once).
 
     Prediction runs inside the closed reconstruction loop, so a prediction model may use CUDA only when its
     arithmetic is integer (manifest ``"arithmetic": "integer"``): it then runs with TF32 off and
@@ -61,13 +62,14 @@ def session(model_id: str) -> onnxruntime.InferenceSession:
     exact = info.task == "predict" and info.details.get("arithmetic") == "integer"
     if settings.PROVIDERS is None and info.task == "predict" and not exact:
         wanted = ("CPUExecutionProvider",)
-    key = (model_id, info.sha256, wanted, settings.THREADS)
+    threads = settings.THREADS if threads is None else threads
+    key = (model_id, info.sha256, wanted, threads)
     with _lock:
         cached = _sessions.get(key)
         if cached is not None:
             return cached
         so = ort.SessionOptions()
-        so.intra_op_num_threads = settings.THREADS
+        so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.use_deterministic_compute = exact
         so.log_severity_level = 3

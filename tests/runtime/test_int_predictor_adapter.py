@@ -86,6 +86,22 @@ def test_a_predicted_file_decodes_to_the_encoders_reconstruction(registry, sampl
     np.testing.assert_array_equal(pipeline.decode_pixels(parsed).pixels, encoded.reconstruction)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_decoding_on_one_thread_per_core_gives_the_encoders_reconstruction(registry, sample, monkeypatch, threads) -> None:
+    """With ``threads`` set, the adapter serves that many concurrent calls (one thread, the serial path) and
+    the decoder shares the tiles among them: the pixels are the encoder's whatever the count."""
+    from pillow_blockcnn.format.limits import DEFAULT_TILE_BLOCKS
+
+    pixels = np.asarray(sample.crop((0, 0, 8 * DEFAULT_TILE_BLOCKS + 72, 150)))  # two tile columns of Y
+    encoded = codec.encode(pixels, "RGB", 30, predictor=runtime.predictor_for(MODEL_ID, 30), reconstruct=True,
+                           force_prediction=True)
+    parsed = container.read_container(io.BytesIO(container.write_container(encoded.container)))
+    monkeypatch.setattr(runtime.settings, "THREADS", threads)
+    predictor = runtime.predictor_for(MODEL_ID, 30)
+    assert predictor.concurrency == threads
+    np.testing.assert_array_equal(codec.decode(parsed, predictor), encoded.reconstruction)
+
+
 def test_cuda_is_asked_for_exact_float32_for_integer_models_only() -> None:
     """What test_cuda_exactness checks on a GPU, checked here on the request: TF32 off for integer models."""
     from pillow_blockcnn.runtime.sessions import EXACT_CUDA_OPTIONS, provider_entries

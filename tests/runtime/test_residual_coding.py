@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from pillow_blockcnn.codec import jpeg
 from pillow_blockcnn.codec.block_modes import BlockModeError, decode_modes, encode_modes
 from pillow_blockcnn.codec.blocks import wavefronts
+from pillow_blockcnn.codec.closed_loop import code_predicted, decode_predicted_planes
 from pillow_blockcnn.codec.dct import fdct, islow_idct, islow_idct_reference, range_limit
 from pillow_blockcnn.codec.quantise import IDCT_RANGE, lagrangian, quantise_blocks, reconstruct
-from pillow_blockcnn.codec.tiles import tile_fronts
+from pillow_blockcnn.codec.tiles import front_order, tile_fronts
+from tests.helpers import MeanEdgePredictor
 
 
 def _libjpeg_decode(levels: np.ndarray, qtable: np.ndarray, coding: str) -> np.ndarray:
@@ -137,3 +141,46 @@ def test_tiles_make_a_thin_image_a_few_wide_fronts() -> None:
     fronts = tile_fronts(1, 8125, 64)
     assert len(fronts) == 64
     assert len(fronts[0].by) == 127
+
+
+@pytest.mark.parametrize(("blocks_y", "blocks_x", "tile"), [(5, 7, 0), (9, 20, 4), (10, 3, 2)])
+def test_front_order_numbers_tiles_in_raster_order(blocks_y, blocks_x, tile) -> None:
+    order = front_order(blocks_y, blocks_x, tile)
+    th, tw = (blocks_y, blocks_x) if tile == 0 else (tile, tile)
+    assert np.array_equal(order.tile, (order.by // th) * -(-blocks_x // tw) + order.bx // tw)
+    assert (np.diff(order.front) >= 0).all()
+    bounds = order.bounds(int(order.front[-1]) + 1)
+    assert [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])] == [len(f.by) for f in tile_fronts(blocks_y, blocks_x, tile)]
+
+
+class _ThreadCountingPredictor(MeanEdgePredictor):
+    """The mean-edge predictor, declared safe to call from ``concurrency`` threads; it records which threads
+    called it."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__()
+        self.concurrency = concurrency
+        self.threads: set[int] = set()
+
+    def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
+        self.threads.add(threading.get_ident())
+        return super().predict(contexts, available, plane)
+
+
+def test_tiles_shared_among_threads_decode_what_one_thread_does(sample) -> None:
+    """Tiles never look across their borders, so rebuilding them on several threads is the same computation."""
+    pixels = np.asarray(sample.convert("L").crop((0, 0, 200, 136)), dtype=np.uint8)
+    table = np.asarray(jpeg.quant_table(30, chroma=False, tables="mse"), dtype=np.int64).reshape(8, 8)
+    coded = code_predicted(pixels, table, MeanEdgePredictor(), 0, 4)
+    assert 0 < coded.modes.mean() < 1  # a mixed map: plain blocks are skipped, predicted ones rebuilt
+    rng = np.random.default_rng(1)
+    residuals = [rng.integers(0, 256, (136, 200), dtype=np.uint8), rng.integers(0, 256, (64, 200), dtype=np.uint8)]
+    modes = [coded.modes, coded.modes[:8]]
+    results = {}
+    for workers in (1, 2, 5):
+        predictor = _ThreadCountingPredictor(workers)
+        results[workers] = decode_predicted_planes(residuals, modes, predictor, [0, 1], 4, workers=workers)
+        assert (len(predictor.threads) > 1) == (workers > 1)  # the tiles really were shared
+    for decoded in (results[2], results[5]):
+        for plane, plane_1 in zip(decoded, results[1], strict=True):
+            np.testing.assert_array_equal(plane, plane_1)

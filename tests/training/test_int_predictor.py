@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from export.conversion.export_int_predictor import int_predictor_graph
+from export.conversion.export_int_predictor import int_predictor_graph, integer_layers
 from export.networks.int_predictor import EXACT_LIMIT, IntPredictorNet, accumulator_bound
 from tests import int_reference
 from tests.helpers import block_contexts
@@ -61,6 +61,19 @@ def test_onnx_torch_and_the_integer_reference_agree_exactly(trained_like, qualit
                 (delta,) = session.run(None, {"x": x[:batch].astype(np.float32)})
                 got = np.clip(base[:batch, None] + delta.astype(np.int64), 0, 255).astype(np.uint8).reshape(-1, 8, 8)
                 np.testing.assert_array_equal(got, expected[:batch], err_msg=f"{level} threads={threads} batch={batch}")
+
+
+def test_the_graph_gives_back_its_integer_layers(trained_like) -> None:
+    """A second decoder reads the integers from the file: the scaled weights, with the shifts in the metadata."""
+    layers = trained_like[0].integer_layers()
+    rng = np.random.default_rng(0)
+    layers.append((rng.integers(-3, 4, (2, 64)), np.array([5, -1]), -1))  # layers that shift left or not at all
+    layers.append((np.array([[1, 2]]), np.array([-7]), 0))
+    for (w, b, shift), (w2, b2, shift2) in zip(layers, integer_layers(int_predictor_graph(layers)), strict=True):
+        np.testing.assert_array_equal(w2, w)
+        np.testing.assert_array_equal(b2, b)
+        assert shift2 == shift
+    assert [node.op_type for node in int_predictor_graph(layers[:2]).graph.node] == ["Gemm", "Floor", "Clip", "Gemm", "Floor"]
 
 
 def test_an_inexact_graph_is_refused() -> None:
