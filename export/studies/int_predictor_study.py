@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
-
-import onnx
 
 from export.conversion.export_int_predictor import int_predictor_graph, integer_layers
 from export.data.crops import list_images, load_rgb
