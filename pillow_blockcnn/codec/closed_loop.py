@@ -14,7 +14,7 @@ from the same reconstructed neighbours, and adds the residual libjpeg decoded
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +68,9 @@ def _add_residual(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
     return np.clip(prediction.astype(np.int16) + residual.astype(np.int16) - 128, 0, 255).astype(np.uint8)
 
 
-def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: float | None = None) -> CodedPlane:
+def code_plain(
+    plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: float | np.ndarray | None = None
+) -> CodedPlane:
     """Every block against mid-grey: JPEG's own coding, with the encoder's level decisions."""
     blocks = _as_blocks(plane)
     by, bx = blocks.shape[:2]
@@ -76,7 +78,7 @@ def code_plain(plane: np.ndarray, qtable: np.ndarray, *, rdo: bool = True, lam: 
     dc_guess = np.rint((flat.astype(np.float64).mean(axis=(1, 2)) - 128) * 8 / qtable[0, 0]).astype(np.int64)
     reference = np.concatenate([[0], dc_guess[:-1]])  # the scan codes each DC against the block before it
     lam = lagrangian(qtable) if lam is None else lam
-    q = quantise_blocks(flat, 128, qtable, lam, rdo=rdo, dc_reference=reference)
+    q = quantise_blocks(flat, 128, qtable, np.ravel(lam) if np.ndim(lam) else lam, rdo=rdo, dc_reference=reference)
     decoded = _from_blocks(q.decoded.reshape(by, bx, BLOCK, BLOCK))
     fh, fw = jpeg.frame_size(*decoded.shape)
     recon = jpeg.extend_frame(decoded[:fh, :fw], *decoded.shape)
@@ -106,12 +108,13 @@ def code_predicted(
     *,
     rdo: bool = True,
     force: bool = False,
-    lam: float | None = None,
+    lam: float | np.ndarray | None = None,
     plain: CodedPlane | None = None,
     guide: np.ndarray | None = None,
 ) -> CodedPlane:
     """The closed loop: each front predicted from reconstructed pixels, each block predicted or plain
-    (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`.
+    (``force``: every block predicted). ``lam`` defaults to the table's :func:`.quantise.lagrangian`; it
+    may be a ``[BY, BX]`` map, one lambda per block (as for :func:`code_plain`).
     ``plain``, this plane's :func:`code_plain` with the same table, saves quantising every block twice:
     a plain block does not depend on the loop. ``guide``: a chroma plane's :func:`.guide.guide_plane`, for a
     luma-guided predictor."""
@@ -136,7 +139,8 @@ def code_predicted(
         target = target_blocks[by, bx]
         # The scan codes a DC against the block before it in raster order: the left one, decoded already.
         reference = np.where(bx > 0, levels[by, np.maximum(bx - 1, 0), 0, 0], 0)
-        predicted = quantise_blocks(target, prediction, qtable, lam, rdo=rdo, dc_reference=reference)
+        lam_b = lam[by, bx] if np.ndim(lam) else lam
+        predicted = quantise_blocks(target, prediction, qtable, lam_b, rdo=rdo, dc_reference=reference)
         if force:
             use = np.ones(len(by), dtype=bool)
             plain_levels, plain_decoded, plain_sse = predicted.levels, predicted.decoded, predicted.sse
@@ -145,12 +149,12 @@ def code_predicted(
                 plain_levels, plain_sse = plain.levels[by, bx], plain_block_sse[by, bx]
                 plain_decoded = plain_blocks[by, bx]
             else:
-                alone = quantise_blocks(target, 128, qtable, lam, rdo=rdo, dc_reference=reference)
+                alone = quantise_blocks(target, 128, qtable, lam_b, rdo=rdo, dc_reference=reference)
                 plain_levels, plain_decoded, plain_sse = alone.levels, alone.decoded, alone.sse
             # A plain block among predicted ones costs two DC jumps in the scan: its own (from the left
             # neighbour's level) and the next block's back to a residual DC near 0.
             plain_bits = block_bits(plain_levels, reference) + dc_bits(plain_levels[:, 0, 0])
-            use = predicted.cost(lam) <= plain_sse + lam * plain_bits
+            use = predicted.cost(lam_b) <= plain_sse + lam_b * plain_bits
         levels[by, bx] = np.where(use[:, None, None], predicted.levels, plain_levels)
         modes[by, bx] = use
         residual = np.where(use[:, None, None], predicted.decoded, plain_decoded)
@@ -312,10 +316,22 @@ def decode_predicted_planes(
         tiles, counts = np.unique(plane.order.tile, return_counts=True)
         sizes.update({(p, int(tile)): int(count) for tile, count in zip(tiles, counts, strict=True)})
     groups = _balanced(sizes, workers)
-    if len(groups) == 1:
-        _rebuild_group(planes, groups[0], predictor, indices)
-    elif groups:
-        with ThreadPoolExecutor(len(groups)) as pool:
-            for done in [pool.submit(_rebuild_group, planes, group, predictor, indices) for group in groups]:
-                done.result()
+    errors: list[BaseException] = []
+
+    def rebuild(units: list[tuple[int, int]]) -> None:
+        try:
+            _rebuild_group(planes, units, predictor, indices)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    # One thread per group, the caller's among them (a pool may run two groups on one thread).
+    threads = [threading.Thread(target=rebuild, args=(group,), daemon=True) for group in groups[1:]]
+    for thread in threads:
+        thread.start()
+    if groups:
+        rebuild(groups[0])
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
     return [plane.recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy() for plane in planes]

@@ -22,14 +22,14 @@ import numpy as np
 
 from ..format.container import BcnnFormatError, Container, Header, PlanePayload
 from ..format.limits import DEFAULT_CODING, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, DEFAULT_TILE_BLOCKS, check_size
-from . import jpeg
+from . import jpeg, quantise
 from .alpha import decode_alpha, encode_alpha
 from .block_modes import BlockModeError, decode_modes, encode_modes
 from .blocks import BLOCK, BlockPredictor, NullPredictor
 from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted_planes
 from .guide import guide_plane
 from .planes import SUBSAMPLING_FACTORS, check_pixels, from_planes, plane_shapes, to_planes
-from .quantise import lagrangian
+from .quantise import activity_weights, lagrangian
 
 __all__ = ["EncodedImage", "decode", "encode"]
 
@@ -100,7 +100,7 @@ def _code_plane(
 ) -> tuple[_Choice | None, _Choice | None]:
     """(plain choice, predicted choice or ``None``) for one plane, with the table's DC step or, where flat
     areas make it worth it, the fine one. ``guide``: a chroma plane's luma guide (luma-guided predictors)."""
-    lam = lagrangian(np.asarray(qtable, dtype=np.float64))
+    lam = lagrangian(np.asarray(qtable, dtype=np.float64)) * activity_weights(plane, quantise.AQ_STRENGTH)
     dc_step = FINE_DC_STEP if qtable[0] > FINE_DC_STEP and _flat_fraction(plane) >= FLAT_FRACTION else 0
     used = [dc_step, *qtable[1:]] if dc_step else list(qtable)
     table = np.asarray(used, dtype=np.int64).reshape(BLOCK, BLOCK)

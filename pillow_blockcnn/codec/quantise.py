@@ -65,6 +65,25 @@ IDCT_RANGE = (-512, 511)
 _LOW = (np.add.outer(np.arange(8), np.arange(8)) <= 3).ravel()
 
 
+#: Adaptive lambda (:func:`activity_weights`): 0 = one lambda per plane.
+AQ_STRENGTH = 0.0
+#: SSIM's C2 for 8-bit samples, (0.03 * 255)^2.
+_C2 = (0.03 * 255) ** 2
+
+
+def activity_weights(plane: np.ndarray, strength: float) -> np.ndarray | float:
+    """Per-block lambda factors ``[BY, BX]`` for a plane (sides multiples of 8): ``((2 var + C2) / G)^strength``
+    with ``G`` their geometric mean over the plane, so the plane's mean log-lambda stays. SSIM weighs a block's
+    squared error by about ``1 / (2 var + C2)``: bits moved from busy blocks to flat ones buy more of it.
+    ``strength`` 0 returns 1.0 (one lambda)."""
+    if strength == 0:
+        return 1.0
+    h, w = plane.shape
+    blocks = plane.reshape(h // 8, 8, w // 8, 8).astype(np.float64)
+    activity = np.log(2 * blocks.var(axis=(1, 3)) + _C2)
+    return np.exp(strength * (activity - activity.mean()))
+
+
 def lagrangian(qtable: np.ndarray | list[int]) -> float:
     """``lambda`` (squared error per bit) for a quantisation table: proportional to the squared mean step of
     the ten lowest frequencies (u + v <= 3), where a block's bits and error mostly are; JPEG's steep tables

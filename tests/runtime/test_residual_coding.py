@@ -180,7 +180,44 @@ def test_tiles_shared_among_threads_decode_what_one_thread_does(sample) -> None:
     for workers in (1, 2, 5):
         predictor = _ThreadCountingPredictor(workers)
         results[workers] = decode_predicted_planes(residuals, modes, predictor, [0, 1], 4, workers=workers)
-        assert (len(predictor.threads) > 1) == (workers > 1)  # the tiles really were shared
+        assert len(predictor.threads) == workers  # one thread per group of tiles (49 tiles here)
     for decoded in (results[2], results[5]):
         for plane, plane_1 in zip(decoded, results[1], strict=True):
             np.testing.assert_array_equal(plane, plane_1)
+
+
+def test_a_failure_on_a_worker_thread_reaches_the_caller() -> None:
+    class Broken(_ThreadCountingPredictor):
+        def predict(self, contexts, available, plane):
+            return super().predict(contexts, available, plane).astype(np.int16)  # not uint8
+
+    residual = np.full((64, 200), 128, dtype=np.uint8)
+    with pytest.raises(TypeError, match="expected uint8"):
+        decode_predicted_planes([residual], [np.ones((8, 25), dtype=bool)], Broken(2), [0], 4, workers=2)
+
+
+def test_a_lambda_map_weighs_each_block_on_its_own(sample) -> None:
+    """code_plain/code_predicted take one lambda per block: a map of the plane's lambda changes nothing, and
+    a huge lambda on one half of the plane drops that half's detail only."""
+    from pillow_blockcnn.codec.closed_loop import code_plain
+    from pillow_blockcnn.codec.quantise import activity_weights
+
+    pixels = np.asarray(sample.convert("L").crop((0, 0, 128, 64)), dtype=np.int64)
+    table = np.asarray(jpeg.quant_table(50, chroma=False, tables="mse"), dtype=np.int64).reshape(8, 8)
+    lam = lagrangian(table)
+    same = code_plain(pixels, table, lam=np.full((8, 16), lam))
+    np.testing.assert_array_equal(same.levels, code_plain(pixels, table, lam=lam).levels)
+    heavy = np.full((8, 16), lam)
+    heavy[:, 8:] = 1e9
+    split = code_plain(pixels, table, lam=heavy)
+    np.testing.assert_array_equal(split.levels[:, :8], same.levels[:, :8])
+    ac = split.levels[:, 8:].copy()
+    ac[..., 0, 0] = 0
+    assert not ac.any()
+    assert same.levels[:, 8:, 1:, :].any()
+    predicted = code_predicted(pixels, table, MeanEdgePredictor(), 0, 4, lam=np.full((8, 16), lam))
+    np.testing.assert_array_equal(predicted.levels, code_predicted(pixels, table, MeanEdgePredictor(), 0, 4, lam=lam).levels)
+    assert activity_weights(pixels, 0.0) == 1.0
+    weights = activity_weights(pixels, 0.5)
+    assert weights.shape == (8, 16)
+    assert np.isclose(np.log(weights).mean(), 0)
