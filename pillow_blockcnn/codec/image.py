@@ -278,9 +278,9 @@ def decode(container: Container, predictor: BlockPredictor | None = None, *, lum
         # All predicted planes advance together, one call per front; a luma-guided predictor's chroma planes
         # wait for Y, whose rebuilt plane is their guide.
         passes = [predicted]
-        # Tiles shared among threads where the predictor serves concurrent calls (each on one core: a front's
-        # few dozen blocks are too small a product to keep two cores busy in one call). Not the encoder: its
-        # per-front numpy work holds the GIL, and threads made a 768x512 save 22% slower (export/NOTES.md).
+        # Tiles shared among threads where the predictor serves concurrent calls (each on one core: two
+        # half-size products at once keep two cores busier than one on two; a few percent on large images,
+        # export/NOTES.md). Not the encoder: its per-front numpy work holds the GIL, and threads made it slower.
         workers = getattr(predictor, "concurrency", 1)
         worker = predictor.concurrent() if workers > 1 else predictor
         guided = getattr(predictor, "guided", False) and len(planes) > 1
