@@ -46,9 +46,11 @@ def calibration_batches(config: Path, n_batches: int, seed: int = CALIBRATION_SE
     cfg = json.loads(Path(config).read_text())
     data = cfg["data"]
     if "pack" in data:
-        from export.data.bcnn_pack import PackSampler, load
+        from export.data.bcnn_pack import PackSampler, load, merge_packs
 
-        sampler = PackSampler(load(Path(data["pack"])), data["sampler"]["batch"], seed)
+        paths = [data["pack"]] if isinstance(data["pack"], str) else data["pack"]  # one pack or several, as the trainer
+        packs = [load(Path(p)) for p in paths]
+        sampler = PackSampler(packs[0] if len(packs) == 1 else merge_packs(packs), data["sampler"]["batch"], seed)
         return [sampler.batch(step)[0].numpy() for step in range(n_batches)]
     train, _ = split_holdout(list_images(Path(data["root"])), data["n_val"], data["split_seed"])
     sampler = CropSampler([load_rgb(f) for f in train], SamplerConfig(**data["sampler"]), seed)

@@ -103,14 +103,23 @@ def restoration_loss(out: torch.Tensor, target: torch.Tensor, spec: dict[str, An
     sample's channel-weighted MSE, i.e. minus its PSNR / 10. The benchmarks report the mean PSNR gain over
     images and qualities; pooled MSE lets the large errors of low qualities drown the high-quality samples
     (which is why the MSE-trained models damage nearly perfect JPEGs), while the mean log weighs each sample's
-    dB alike. The channel weights say which errors matter: Y-PSNR sees only Y.
+    dB alike. The channel weights say which errors matter: Y-PSNR sees only Y. ``"space": "rgb"`` takes the
+    MSE over R, G, B instead (no channel weights): with ``log_mse_msssim`` the loss is then exactly
+    −(PSNR-RGB + w · MS-SSIM dB) / 10, the two metrics the compression benchmark reports.
     """
+    if spec is not None and spec.get("space", "ycbcr") not in ("ycbcr", "rgb"):
+        msg = f"unknown loss space {spec['space']!r}: use 'ycbcr' (channel-weighted) or 'rgb'"
+        raise ValueError(msg)
     spec = spec or {"kind": "mse"}
-    if spec["kind"] == "mse" and "channel_weights" not in spec:
+    if spec["kind"] == "mse" and "channel_weights" not in spec and spec.get("space", "ycbcr") == "ycbcr":
         return torch.nn.functional.mse_loss(out, target)  # exactly what deblock_v1/v2 trained with
-    w = torch.tensor(spec.get("channel_weights", [1.0, 1.0, 1.0]), dtype=out.dtype).view(1, -1, 1, 1)
-    w = w / w.mean()
-    per_sample = ((out - target) ** 2 * w).mean(dim=(1, 2, 3))
+    if spec.get("space", "ycbcr") == "rgb":
+        # the error PSNR-RGB measures: the benchmark's metric, not Y-PSNR (which (4, 1, 1) weights serve)
+        per_sample = ((ycbcr_to_rgb(out) - ycbcr_to_rgb(target)) ** 2).mean(dim=(1, 2, 3))
+    else:
+        w = torch.tensor(spec.get("channel_weights", [1.0, 1.0, 1.0]), dtype=out.dtype).view(1, -1, 1, 1)
+        w = w / w.mean()
+        per_sample = ((out - target) ** 2 * w).mean(dim=(1, 2, 3))
     if spec["kind"] == "mse":
         return per_sample.mean()
     if spec["kind"] == "log_mse":
@@ -128,10 +137,12 @@ def restoration_loss(out: torch.Tensor, target: torch.Tensor, spec: dict[str, An
 def distillation_loss(out: torch.Tensor, target: torch.Tensor, teacher: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
     """The config's restoration loss against the original plus ``distill.weight`` times the log-MSE (same
     channel weights) against the teacher's restoration: the teacher's output is a target the student can
-    reach, which the original, behind the information the quantiser destroyed, is not."""
+    reach, which the original, behind the information the quantiser destroyed, is not. The teacher term
+    measures its error in the same space as the main loss (RGB or weighted YCbCr)."""
     spec = cfg.get("loss") or {"kind": "mse"}
     d = cfg["distill"]
-    to_teacher = {"kind": "log_mse", "channel_weights": spec.get("channel_weights", [1.0, 1.0, 1.0])}
+    to_teacher = {"kind": "log_mse", "space": spec.get("space", "ycbcr"),
+                  "channel_weights": spec.get("channel_weights", [1.0, 1.0, 1.0])}
     return restoration_loss(out, target, spec) + float(d.get("weight", 1.0)) * restoration_loss(out, teacher, to_teacher)
 
 

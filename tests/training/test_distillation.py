@@ -147,6 +147,9 @@ def test_distillation_loss_adds_the_log_mse_to_the_teacher() -> None:
     got = train.distillation_loss(out, target, teach, cfg)
     want = train.restoration_loss(out, target, cfg["loss"]) + 0.5 * train.restoration_loss(out, teach, cfg["loss"])
     assert torch.allclose(got, want)
+    rgb = {"loss": {"kind": "log_mse", "space": "rgb"}, "distill": {"weight": 0.5}}  # the teacher term in RGB too
+    want = train.restoration_loss(out, target, rgb["loss"]) + 0.5 * train.restoration_loss(out, teach, rgb["loss"])
+    assert torch.allclose(train.distillation_loss(out, target, teach, rgb), want)
 
 
 def test_teacher_restorations_are_the_onnx_models_outputs(sample, tmp_path) -> None:

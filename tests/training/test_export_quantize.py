@@ -81,6 +81,18 @@ def test_calibration_crops_come_from_the_training_split_only(tmp_path, sample, m
     np.testing.assert_array_equal(batches[1], qz.calibration_batches(config, 2)[1])  # reproducible
 
 
+def test_calibration_reads_one_pack_or_several_as_the_trainer(tmp_path, sample):
+    from tests.training.test_restoration_data import _tiny_pack
+
+    one, two = _tiny_pack(tmp_path / "a.npz", sample), _tiny_pack(tmp_path / "b.npz", sample)
+    for pack in (str(one), [str(one), str(two)]):
+        config = tmp_path / "c.json"
+        config.write_text(json.dumps({"data": {"pack": pack, "sampler": {"batch": 3}}}))
+        batches = qz.calibration_batches(config, 2)
+        assert [b.shape[:2] for b in batches] == [(3, 4)] * 2  # Y, Cb, Cr and the quality plane
+        np.testing.assert_array_equal(batches[1], qz.calibration_batches(config, 2)[1])
+
+
 def test_weights_only_model_carries_the_int8_weights_and_float_activations(tmp_path, float_model, sample):
     from onnx import numpy_helper
 

@@ -129,6 +129,28 @@ def test_channel_weights_price_luma_errors_above_chroma_errors() -> None:
         train.restoration_loss(in_y, target, {"kind": "l1"})
 
 
+def test_rgb_space_prices_the_error_psnr_rgb_measures() -> None:
+    from export.training.losses import ycbcr_to_rgb
+
+    gen = torch.Generator().manual_seed(1)
+    target = torch.rand(2, 3, 8, 8, generator=gen) * 0.5 + 0.25
+    out = target + 0.05 * torch.randn(2, 3, 8, 8, generator=gen)
+    want = ((ycbcr_to_rgb(out) - ycbcr_to_rgb(target)) ** 2).mean()
+    got = train.restoration_loss(out, target, {"kind": "mse", "space": "rgb", "channel_weights": [9.0, 1.0, 1.0]})
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)  # channel weights do not apply in RGB
+    ycbcr = train.restoration_loss(out, target, {"kind": "mse", "channel_weights": [1.0, 1.0, 1.0]})
+    assert got.item() != pytest.approx(ycbcr.item(), rel=1e-3)  # it is another error than the YCbCr one
+    cb_err = target.clone()
+    cb_err[:, 1] += 0.1  # a Cb error moves B by 1.772x (and G): in RGB it costs more than the same error in Y
+    y_err = target.clone()
+    y_err[:, 0] += 0.1
+    rgb = {"kind": "mse", "space": "rgb"}
+    ratio = train.restoration_loss(cb_err, target, rgb) / train.restoration_loss(y_err, target, rgb)
+    assert ratio.item() == pytest.approx((0.344136**2 + 1.772**2) / 3, rel=1e-4)
+    with pytest.raises(ValueError, match="unknown loss space"):
+        train.restoration_loss(out, target, {"kind": "mse", "space": "lab"})
+
+
 def test_best_checkpoint_selection_follows_the_config() -> None:
     val = {"gain_y": 1.0, "gain_rgb": 3.0}
     assert train.selection_score(val, {}) == 2.0
