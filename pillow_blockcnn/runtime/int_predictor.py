@@ -33,7 +33,7 @@ from .machine import usable_cores
 from .registry import require_task
 from .sessions import providers, session
 
-__all__ = ["IntegerOnnxPredictor", "integer_inputs"]
+__all__ = ["IntegerOnnxPredictor", "integer_inputs", "neighbour_inputs"]
 
 _ACT_MAX = 127
 _INPUTS = 262
@@ -80,22 +80,42 @@ def integer_inputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(``x`` ``[N, 262]`` float32 holding integers, ``base`` ``[N]`` int64) for uint8 contexts ``[N, 24, 24]``
     and bool availability ``[N, 4]``, as defined above; ``chroma`` is one flag or one per block. ``guided``:
-    ``x`` is ``[N, 582]``, with the inputs of ``guide`` (``[N, 16, 24]`` uint8; ``None``: all zero).
+    ``x`` is ``[N, 582]``, with the inputs of ``guide`` (``[N, 16, 24]`` uint8; ``None``: all zero)."""
+    return neighbour_inputs(contexts.reshape(len(contexts), -1)[:, _PIXELS], available, quality, chroma, guide, guided)
+
+
+def neighbour_inputs(
+    neighbours: np.ndarray,
+    available: np.ndarray,
+    quality: int,
+    chroma: bool | np.ndarray,
+    guide: np.ndarray | None = None,
+    guided: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`integer_inputs` from the 256 neighbour pixels ``[N, 256]`` uint8 (above-left, above,
+    above-right, left, each row major). The pixels of a neighbour ``available`` excludes may hold anything:
+    ``base`` reads the above row and the left column only where those blocks are available, and the
+    excluded blocks' inputs are set to 0.
 
     Every value is an integer of magnitude <= 255, so float32 holds it exactly and the arithmetic below is
     the integer arithmetic of docs/FORMAT.md §5.2 (it is built in float32 because that is what the graph
     takes: one conversion fewer per front)."""
-    n = len(contexts)
+    n = len(neighbours)
     avail = np.asarray(available, dtype=bool)
-    pixels = contexts.reshape(n, -1)[:, _PIXELS]  # uint8 [N, 256]: AL, A, AR, L, each row major
     top, left = avail[:, 1], avail[:, 3]
-    border = pixels[:, _ABOVE_ROW].sum(axis=1, dtype=np.int64) * top
-    border += pixels[:, _LEFT_COLUMN].sum(axis=1, dtype=np.int64) * left
+    # slices, not index arrays: the above block's last row is 8 contiguous bytes, the left block's last
+    # column every 8th (the same pixels as _ABOVE_ROW and _LEFT_COLUMN)
+    border = neighbours[:, _ABOVE_ROW[0] : _ABOVE_ROW[-1] + 1].sum(axis=1, dtype=np.int64) * top
+    border += neighbours[:, _LEFT_COLUMN[0] :: 8].sum(axis=1, dtype=np.int64) * left
     count = top.astype(np.int64) + left  # border pixels / 8
     base = ((border + _ROUNDING[count]) >> _SHIFT[count]) + _NONE[count]
     x = np.empty((n, _INPUTS + (_GUIDE_INPUTS if guided else 0)), dtype=np.float32)
-    np.subtract(pixels, base[:, None], out=x[:, :256], casting="unsafe")
-    x[:, :256].reshape(n, 4, 64)[~avail] = 0
+    pixels = x[:, :256]
+    pixels[...] = neighbours  # uint8 to float32, then a float32 subtraction: exact, and cheaper than in int64
+    pixels -= base.astype(np.float32)[:, None]
+    excluded = ~avail
+    if excluded.any():
+        pixels.reshape(n, 4, 64)[excluded] = 0  # whatever they held (a few blocks of a front: index, not multiply)
     x[:, 256:260] = avail * np.float32(_ACT_MAX)
     x[:, 260] = quality
     x[:, 261] = np.where(chroma, _ACT_MAX, 0)
@@ -132,8 +152,14 @@ class IntegerOnnxPredictor:
     def predict(
         self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray, guide: np.ndarray | None = None
     ) -> np.ndarray:
+        return self.predict_neighbours(contexts.reshape(len(contexts), -1)[:, _PIXELS], available, plane, guide)
+
+    def predict_neighbours(
+        self, neighbours: np.ndarray, available: np.ndarray, plane: int | np.ndarray, guide: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`predict` from the 256 neighbour pixels of each block (``codec.blocks.BlockPredictor``)."""
         chroma = np.asarray(plane) > 0
-        x, base = integer_inputs(contexts, available, self.quality, chroma, guide, self.guided)
+        x, base = neighbour_inputs(neighbours, available, self.quality, chroma, guide, self.guided)
         (delta,) = self._session.run(["delta"], {"x": x})
         # delta holds integers and base is 0..255: their float32 sum is the integer sum wherever it is below
         # 2^24, and a sum beyond that clips to 0 or 255 whichever way float32 rounds it

@@ -200,3 +200,42 @@ def test_a_luma_guided_file_decodes_to_the_encoders_reconstruction(guided_regist
             return predictor.predict(contexts, available, plane)
 
     assert not np.array_equal(codec.decode(parsed, Unguided()), encoded.reconstruction)
+
+
+def test_excluded_neighbours_do_not_matter_to_the_neighbour_inputs(sample) -> None:
+    """``predict_neighbours`` may be shown anything where a neighbour is excluded (the codec reads the plane
+    unmasked): the inputs are those of the masked windows."""
+    contexts, available = _contexts(sample)
+    neighbours = contexts.reshape(len(contexts), -1)[:, int_predictor._PIXELS].copy()
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, neighbours.shape, dtype=np.uint8).reshape(-1, 4, 64)
+    shown = neighbours.reshape(-1, 4, 64)
+    shown[~available] = noise[~available]
+    for quality, chroma in ((5, False), (90, True)):
+        x, base = int_predictor.neighbour_inputs(shown.reshape(-1, 256), available, quality, chroma)
+        x_ref, base_ref = int_reference.inputs(contexts, available, quality, chroma)
+        np.testing.assert_array_equal(x, x_ref)
+        np.testing.assert_array_equal(base, base_ref)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_neighbour_path_codes_and_decodes_what_the_windows_do(registry, sample, monkeypatch, threads) -> None:
+    """The codec reads a predictor's 256 neighbour pixels straight from the plane when it can
+    (``predict_neighbours``); a predictor that only takes windows must give the same file and pixels."""
+    monkeypatch.setattr(runtime.settings, "THREADS", threads)
+    predictor = runtime.predictor_for(MODEL_ID, 30)
+
+    class WindowsOnly:
+        model_ids = predictor.model_ids
+
+        def predict(self, contexts, available, plane):
+            return predictor.predict(contexts, available, plane)
+
+    pixels = np.asarray(sample.crop((0, 0, 171, 97)))  # partial blocks; tile=4: many tiles, many exclusions
+    files = [
+        container.write_container(codec.encode(pixels, "RGB", 30, predictor=p, force_prediction=True, tile=4).container)
+        for p in (predictor, WindowsOnly())
+    ]
+    assert files[0] == files[1]
+    parsed = container.read_container(io.BytesIO(files[0]))
+    np.testing.assert_array_equal(codec.decode(parsed, predictor), codec.decode(parsed, WindowsOnly()))

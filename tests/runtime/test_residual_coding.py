@@ -160,10 +160,11 @@ class _ThreadCountingPredictor(MeanEdgePredictor):
     def __init__(self, concurrency: int) -> None:
         super().__init__()
         self.concurrency = concurrency
-        self.threads: set[int] = set()
+        self.threads: set[threading.Thread] = set()
 
     def predict(self, contexts: np.ndarray, available: np.ndarray, plane: int | np.ndarray) -> np.ndarray:
-        self.threads.add(threading.get_ident())
+        # the Thread objects, not their idents: a thread that has finished may pass its ident on to the next
+        self.threads.add(threading.current_thread())
         return super().predict(contexts, available, plane)
 
 
