@@ -262,6 +262,10 @@ class _Frame:
         return self.buffer[row + BLOCK : row + BLOCK + h, BLOCK : BLOCK + w].copy()
 
 
+#: ``clip(prediction + residual - 128, 0, 255)`` (:func:`_add_residual`) at ``prediction << 8 | residual``.
+_REBUILT = np.clip(np.arange(256)[:, None] + np.arange(256)[None, :] - 128, 0, 255).astype(np.uint8).ravel()
+
+
 def _balanced(sizes: dict[tuple[int, int], int], workers: int) -> list[list[tuple[int, int]]]:
     """``sizes`` (predicted blocks per (plane, tile)) shared among at most ``workers`` groups, largest first
     to the least loaded group, so the groups finish together."""
@@ -301,7 +305,7 @@ def _rebuild_group(frame: _Frame, units: list[tuple[int, int]], predictor: Block
     plane_index = np.asarray([indices[p] for p, _ in parts])[part]
     one_plane = len(parts) == 1
     fronts = int(front[-1]) + 1 if len(front) else 0
-    bounds = np.searchsorted(front, np.arange(fronts + 1))
+    bounds = np.searchsorted(front, np.arange(fronts + 1)).tolist()  # Python ints slice faster
     origin = frame.reader.origin(gy, bx)
     flat, inside, reader = frame.reader.flat, frame.inside, frame.reader
     for t in range(fronts):
@@ -318,12 +322,10 @@ def _rebuild_group(frame: _Frame, units: list[tuple[int, int]], predictor: Block
         index = int(plane_index[0]) if one_plane else plane_index[a:b]
         raw = reader.call(predictor, inputs, available[a:b], index, guide)
         pixels = origin[a:b, None] + inside
-        rebuilt = _check_prediction(raw, b - a).reshape(-1, BLOCK * BLOCK).astype(np.int16)
-        rebuilt += flat[pixels]
-        rebuilt -= 128
-        np.maximum(rebuilt, 0, out=rebuilt)  # _add_residual with ufuncs: this runs once per front
-        np.minimum(rebuilt, 255, out=rebuilt)
-        flat[pixels] = rebuilt
+        code = _check_prediction(raw, b - a).reshape(-1, BLOCK * BLOCK).astype(np.intp)
+        code <<= 8
+        code += flat[pixels]
+        flat[pixels] = _REBUILT[code]  # _add_residual as one table lookup: this runs once per front
 
 
 def decode_predicted_planes(

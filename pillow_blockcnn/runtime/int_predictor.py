@@ -111,14 +111,13 @@ def neighbour_inputs(
     base = ((border + _ROUNDING[count]) >> _SHIFT[count]) + _NONE[count]
     x = np.empty((n, _INPUTS + (_GUIDE_INPUTS if guided else 0)), dtype=np.float32)
     pixels = x[:, :256]
-    pixels[...] = neighbours  # uint8 to float32, then a float32 subtraction: exact, and cheaper than in int64
-    pixels -= base.astype(np.float32)[:, None]
+    np.subtract(neighbours, base.astype(np.float32)[:, None], out=pixels)  # in float32: exact, cheaper than int64
     excluded = ~avail
     if excluded.any():
         pixels.reshape(n, 4, 64)[excluded] = 0  # whatever they held (a few blocks of a front: index, not multiply)
-    x[:, 256:260] = avail * np.float32(_ACT_MAX)
+    np.multiply(avail, np.float32(_ACT_MAX), out=x[:, 256:260])
     x[:, 260] = quality
-    x[:, 261] = np.where(chroma, _ACT_MAX, 0)
+    np.multiply(chroma, np.float32(_ACT_MAX), out=x[:, 261])
     if guided:
         if guide is None:
             x[:, _INPUTS:] = 0
