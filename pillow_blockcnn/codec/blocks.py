@@ -57,7 +57,7 @@ class BlockPredictor(Protocol):
     for the same blocks. The pixels of a neighbour that ``available`` excludes are then *unspecified* (the
     plane's border, another tile's pixels, a residual): the predictor must not let them matter. The codec
     prefers this call: a front is then one gather of 256 bytes per block instead of a 576-byte window
-    masked and gathered again, which was a fifth of a 768x512 decode's prediction pass.
+    masked and gathered again (export/NOTES.md, "One gather, one call, one write-back per front").
     """
 
     model_ids: tuple[str, ...]

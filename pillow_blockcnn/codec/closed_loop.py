@@ -226,9 +226,10 @@ def decode_predicted(
 class _Frame:
     """The planes being rebuilt, in one buffer: each plane with an 8-pixel zero border, stacked top to bottom,
     every row as long as the widest. One row length means one set of neighbour offsets for every plane, so a
-    front of blocks from all planes is one gather, one predictor call and one write-back (per plane, those
-    were half of what a 768x512 decode spent outside the network). Planes are addressed in *frame block
-    rows*: plane ``p``'s block row ``by`` is frame block row ``rows[p] // 8 + by``."""
+    front of blocks from all planes is one gather, one predictor call and one write-back, not one of each per
+    plane (the per-front numpy work runs under the GIL, so it is what the threads queue on). Planes are
+    addressed in *frame block rows*: plane ``p``'s block row ``by`` is frame block row ``rows[p] // 8 + by``.
+    The chroma planes of a 4:2:0 file cost a Y plane's width of buffer rows: 6 MB more at 12 megapixels."""
 
     buffer: np.ndarray  # [sum(H + 16), max(W) + 16] uint8: residuals, replaced block by block by rebuilt pixels
     reader: _Reader  # shows the predictor the blocks rebuilt so far
