@@ -107,13 +107,14 @@ def restoration_loss(out: torch.Tensor, target: torch.Tensor, spec: dict[str, An
     MSE over R, G, B instead (no channel weights): with ``log_mse_msssim`` the loss is then exactly
     −(PSNR-RGB + w · MS-SSIM dB) / 10, the two metrics the compression benchmark reports.
     """
-    if spec is not None and spec.get("space", "ycbcr") not in ("ycbcr", "rgb"):
-        msg = f"unknown loss space {spec['space']!r}: use 'ycbcr' (channel-weighted) or 'rgb'"
-        raise ValueError(msg)
     spec = spec or {"kind": "mse"}
-    if spec["kind"] == "mse" and "channel_weights" not in spec and spec.get("space", "ycbcr") == "ycbcr":
+    space = spec.get("space", "ycbcr")
+    if space not in ("ycbcr", "rgb"):
+        msg = f"unknown loss space {space!r}: use 'ycbcr' (channel-weighted) or 'rgb'"
+        raise ValueError(msg)
+    if spec["kind"] == "mse" and "channel_weights" not in spec and space == "ycbcr":
         return torch.nn.functional.mse_loss(out, target)  # exactly what deblock_v1/v2 trained with
-    if spec.get("space", "ycbcr") == "rgb":
+    if space == "rgb":
         # the error PSNR-RGB measures: the benchmark's metric, not Y-PSNR (which (4, 1, 1) weights serve)
         per_sample = ((ycbcr_to_rgb(out) - ycbcr_to_rgb(target)) ** 2).mean(dim=(1, 2, 3))
     else:

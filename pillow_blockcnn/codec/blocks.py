@@ -22,6 +22,7 @@ __all__ = [
     "CONTEXT",
     "BlockPredictor",
     "NullPredictor",
+    "block_offsets",
     "context_windows",
     "gather_contexts",
     "neighbour_offsets",
@@ -106,15 +107,22 @@ def _window_masks() -> np.ndarray:
 
 _WINDOW_MASKS = _window_masks()
 
+_CODE_WEIGHTS = np.array([1, 2, 4, 8])
+
+
+def block_offsets(stride: int) -> np.ndarray:
+    """``[64]`` int64: the flat offsets of a block's pixels (row major) from its top-left pixel, in a plane
+    whose rows are ``stride`` pixels long."""
+    return (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
+
 
 def neighbour_offsets(stride: int) -> np.ndarray:
     """``[256]`` int64: the flat offsets, in a bordered plane whose rows are ``stride`` pixels long, from a
     block's top-left pixel to the pixels of its above-left, above, above-right and left neighbours (the
     order of :data:`_NEIGHBOURS`, each block row major): ``flat[origin[:, None] + offsets]`` is a front's
     ``predict_neighbours`` input (see :class:`BlockPredictor`)."""
-    inside = (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
+    inside = block_offsets(stride)
     return np.concatenate([inside + (r - BLOCK) * stride + (c - BLOCK) for r, c in _NEIGHBOURS])
-_CODE_WEIGHTS = np.array([1, 2, 4, 8])
 
 
 def context_windows(recon: np.ndarray) -> np.ndarray:

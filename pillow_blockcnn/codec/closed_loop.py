@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import jpeg
-from .blocks import BLOCK, BlockPredictor, context_windows, gather_contexts, neighbour_offsets
+from .blocks import BLOCK, BlockPredictor, block_offsets, context_windows, gather_contexts, neighbour_offsets
 from .guide import guide_windows
 from .quantise import block_bits, dc_bits, lagrangian, quantise_blocks
 from .tiles import FrontOrder, front_order, tile_fronts
@@ -177,6 +177,7 @@ class _Reader:
         self.recon, self.flat, self.stride = recon, recon.reshape(-1), recon.shape[1]
         self.windows = context_windows(recon)
         self.neighbours = neighbour_offsets(self.stride)
+        self.inside = block_offsets(self.stride)
         self.fast = getattr(predictor, "predict_neighbours", None)
         self.predictor = predictor
 
@@ -238,7 +239,6 @@ class _Frame:
     shapes: list[tuple[int, int]]
     orders: list[FrontOrder]  # each plane's predicted blocks, in decoding order
     guides: list[np.ndarray] | None
-    inside: np.ndarray  # [64] flat offsets of a block's pixels from its top-left
 
     @classmethod
     def start(
@@ -254,9 +254,7 @@ class _Frame:
             buffer[row + BLOCK : row + BLOCK + h, BLOCK : BLOCK + w] = residual
             order = front_order(h // BLOCK, w // BLOCK, tile)
             orders.append(order.select(plane_modes[order.by, order.bx]))
-        stride = buffer.shape[1]
-        inside = (np.arange(BLOCK)[:, None] * stride + np.arange(BLOCK)[None, :]).ravel()
-        return cls(buffer, _Reader(buffer, predictor), rows[:-1], shapes, orders, guides, inside)
+        return cls(buffer, _Reader(buffer, predictor), rows[:-1], shapes, orders, guides)
 
     def plane(self, p: int) -> np.ndarray:
         """Plane ``p`` as it stands (a copy)."""
@@ -269,13 +267,13 @@ def _mapped_zeros(rows: int, cols: int) -> np.ndarray:
 
     Not ``np.zeros``: glibc's malloc raises its mmap threshold to the size of each large block freed, so
     after a 24-megabyte frame (a 12-megapixel decode) every later allocation below that size, the
-    deblocker's among them, came from the heap, which fragments and keeps its pages: the decode's peak
-    rose from 555 to 600 MB. A map of its own is returned to the system whole and leaves malloc alone."""
+    deblocker's among them, came from the heap, which fragments and keeps its pages (export/NOTES.md, "The
+    12-megapixel decode's memory"). A map of its own is returned to the system whole and leaves malloc alone."""
     return np.frombuffer(mmap.mmap(-1, max(1, rows * cols)), dtype=np.uint8)[: rows * cols].reshape(rows, cols)
 
 
-#: ``clip(prediction + residual - 128, 0, 255)`` (:func:`_add_residual`) at ``prediction << 8 | residual``.
-_REBUILT = np.clip(np.arange(256)[:, None] + np.arange(256)[None, :] - 128, 0, 255).astype(np.uint8).ravel()
+#: :func:`_add_residual` of every (prediction, residual) pair, at ``prediction << 8 | residual``.
+_REBUILT = _add_residual(np.repeat(np.arange(256, dtype=np.uint8), 256), np.tile(np.arange(256, dtype=np.uint8), 256))
 
 
 def _balanced(sizes: dict[tuple[int, int], int], workers: int) -> list[list[tuple[int, int]]]:
@@ -319,7 +317,8 @@ def _rebuild_group(frame: _Frame, units: list[tuple[int, int]], predictor: Block
     fronts = int(front[-1]) + 1 if len(front) else 0
     bounds = np.searchsorted(front, np.arange(fronts + 1)).tolist()  # Python ints slice faster
     origin = frame.reader.origin(gy, bx)
-    flat, inside, reader = frame.reader.flat, frame.inside, frame.reader
+    reader = frame.reader
+    flat, inside = reader.flat, reader.inside
     for t in range(fronts):
         a, b = bounds[t], bounds[t + 1]
         if a == b:
