@@ -41,17 +41,24 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def centre_crops(paths: list[Path], height: int, width: int, count: int = 1) -> list[np.ndarray]:
+def centre_crops(
+    paths: list[Path], height: int, width: int, count: int = 1, either_orientation: bool = False
+) -> list[np.ndarray]:
     """Centre ``height`` x ``width`` crops (uint8 RGB, contiguous) of the first ``count`` images of ``paths``
-    that are at least that large: the fixed test images of the speed and tile benchmarks."""
+    that are at least that large: the fixed test images of the speed and tile benchmarks.
+    ``either_orientation``: an image too small for the crop but large enough for it turned (a portrait photo
+    for a landscape crop) gives a ``width`` x ``height`` crop, so a study keeps the portrait photos."""
     out = []
     for path in paths:
         with Image.open(path) as im:
-            if im.height < height or im.width < width:
+            h, w = height, width
+            if (im.height < h or im.width < w) and either_orientation:
+                h, w = width, height
+            if im.height < h or im.width < w:
                 continue
             rgb = np.asarray(im.convert("RGB"))
-        y, x = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
-        out.append(np.ascontiguousarray(rgb[y : y + height, x : x + width]))
+        y, x = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
+        out.append(np.ascontiguousarray(rgb[y : y + h, x : x + w]))
         if len(out) == count:
             break
     return out

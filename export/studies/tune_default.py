@@ -77,11 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--images", type=int, default=12, help="how many of the 24 held-out images")
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("HEIGHT", "WIDTH"))
+    ap.add_argument("--either-orientation", action="store_true",
+                    help="crop portrait images too, turned (HEIGHT x WIDTH becomes WIDTH x HEIGHT)")
     ap.add_argument("--variant", action="append", required=True, help="name=tables:deadzone:lambda_scale")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     _, held_out = split_holdout(list_images(args.data), 24, 1234)
-    crops = centre_crops(held_out, *args.size, count=args.images)
+    crops = centre_crops(held_out, *args.size, count=args.images, either_orientation=args.either_orientation)
     variants = [variant_codec(s) for s in args.variant]
     for codec in variants:
         ev.CODECS[codec.name] = codec
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     for row in rows:
         print(row, file=sys.stderr)
     return emit({
-        "data": f"{args.data}: centre {args.size[0]}x{args.size[1]} crops of {len(crops)} of the 24 held-out "
+        "data": f"{args.data}: centre {args.size[0]}x{args.size[1]} crops"
+        f"{' (portrait ones turned)' if args.either_orientation else ''} of {len(crops)} of the 24 held-out "
         "images (split seed 1234)",
         "avif": margins(bd, "avif"),
         "variants": rows,

@@ -15,14 +15,16 @@ import numpy as np
 from ..format.limits import check_quality
 from .jfif import gray_to_ycbcr_float, rgb_to_ycbcr_float, to_uint8, ycbcr_to_rgb_float
 from .registry import require_task
+from .sessions import run_options
 from .sessions import session as model_session
 
 __all__ = ["HALO", "ONE_PASS", "TILE", "deblock_array"]
 
 #: A side up to ONE_PASS pixels runs in one pass; a longer one in TILE-pixel tiles. The network's
-#: activations scale with the area of a tile with its halo, so the tile size bounds a large decode's memory:
-#: deblocking a 12-megapixel image peaked at about 480 MB of process memory with 640-pixel tiles and a
-#: 64-pixel halo, 540-620 MB with 768 and 640 MB with 1024 (2026-12-02, onnxruntime's CPU arena off).
+#: activations scale with the area of a tile with its halo, so the tile size bounds a large decode's memory
+#: (each run gives its arena memory back at its end, ``sessions.run_options``): deblocking a 12-megapixel
+#: image peaked at about 480 MB of process memory with 640-pixel tiles and a 64-pixel halo, 540-620 MB with
+#: 768 and 640 MB with 1024 (2026-12-02, onnxruntime's CPU arena off, as it then was).
 #: Images up to 1024 a side (Kodak's 768 x 512) keep their single pass.
 ONE_PASS = 1024
 TILE = 640
@@ -50,7 +52,7 @@ def _run(session: object, pixels: np.ndarray, quality: int) -> np.ndarray:
     x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
     x[0, 3] = quality / 100.0
     name = session.get_inputs()[0].name  # type: ignore[attr-defined]
-    (y,) = session.run(None, {name: x})  # type: ignore[attr-defined]
+    (y,) = session.run(None, {name: x}, run_options(session))  # type: ignore[attr-defined, arg-type]
     return y[0].transpose(1, 2, 0) * 255.0
 
 

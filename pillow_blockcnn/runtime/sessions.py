@@ -16,7 +16,7 @@ from .registry import ModelError, model_bytes, model_info
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["EXACT_CUDA_OPTIONS", "clear_sessions", "provider_entries", "providers", "session"]
+__all__ = ["EXACT_CUDA_OPTIONS", "clear_sessions", "provider_entries", "providers", "run_options", "session"]
 
 #: CUDA provider options under which an integer-arithmetic model computes its integers exactly: TF32 (the
 #: provider's default for float32 GEMMs and convolutions) keeps only 10 mantissa bits of each input, which
@@ -73,11 +73,11 @@ def session(model_id: str, threads: int | None = None) -> onnxruntime.InferenceS
         so.inter_op_num_threads = 1
         so.use_deterministic_compute = exact
         so.log_severity_level = 3
-        # onnxruntime's CPU arena keeps the largest tile's activations (about 0.6 GB for a deblocking tile)
-        # for the life of the session; without it they are freed after each run, which bounds a large
-        # decode's peak memory at the cost of a few percent of speed (measured in docs/FORMAT.md's memory
-        # notes and README). The predictor's activations are small, so it keeps the arena.
-        so.enable_cpu_mem_arena = info.task != "deblock"
+        # The arena stays on for every model: a restorer's runs then give its free chunks back at their end
+        # (:func:`run_options`), where without the arena each tile's tensors came from malloc's heap, whose
+        # fragments kept their pages (a 12-megapixel decode peaked at 468-713 MB instead of 368-391 MB,
+        # export/NOTES.md "Deblocking tiles in onnxruntime's arena").
+        so.enable_cpu_mem_arena = True
         sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=provider_entries(wanted, exact))
         # onnxruntime falls back to CPU with only a log line when CUDA fails to load. In automatic mode
         # that fallback is what we want; providers the user asked for by name must really run.
@@ -87,6 +87,28 @@ def session(model_id: str, threads: int | None = None) -> onnxruntime.InferenceS
             raise ModelError(msg)
         _sessions[key] = sess
         return sess
+
+
+_shrinking: dict[bool, onnxruntime.RunOptions] = {}
+
+
+def run_options(sess: onnxruntime.InferenceSession) -> onnxruntime.RunOptions:
+    """Run options that return the session's free arena memory to the system when a run ends.
+
+    Why: a restorer's tile allocates hundreds of megabytes of activations; an arena that kept them would hold
+    the largest tile's for the life of the session, and malloc without an arena fragments. Shrinking at the end
+    of each run keeps a decode's peak at about one tile's activations, for about 5% of the restoration's time.
+    """
+    import onnxruntime as ort
+
+    cuda = "CUDAExecutionProvider" in sess.get_providers()
+    with _lock:
+        options = _shrinking.get(cuda)
+        if options is None:
+            options = ort.RunOptions()
+            options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0;gpu:0" if cuda else "cpu:0")
+            _shrinking[cuda] = options
+        return options
 
 
 def clear_sessions() -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -316,3 +319,39 @@ def test_a_decoder_can_run_a_faster_restorer_than_the_file_recommends(registry, 
         pillow_blockcnn.options.update(deblock="pred-2")
     with pytest.raises(ValueError, match="not a .bcnn restoration model"):
         pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="nope")
+
+
+#: Deblocks a 1100x700 picture (two tiles) with the packaged restorer in a fresh interpreter and prints by
+#: how many MB its resident memory grew. ``keep`` runs it with run options that do not shrink the arena.
+_GROWTH = r"""
+import sys
+import numpy as np
+from pillow_blockcnn.runtime import deblocker, sessions
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+if sys.argv[1] == "keep":
+    import onnxruntime
+    deblocker.run_options = lambda session: onnxruntime.RunOptions()
+img = np.random.default_rng(0).integers(0, 256, (1100, 700, 3), dtype=np.uint8)
+sessions.session("dblk-6")
+before = rss_mb()
+deblocker.deblock_array(img, 30, "dblk-6")
+print(round(rss_mb() - before))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads Linux's /proc")
+def test_restoration_gives_its_tiles_memory_back() -> None:
+    """A large decode's peak is about one tile's activations only if each run returns them: without the
+    arena's shrinkage the session keeps the largest tile's for its lifetime (export/NOTES.md)."""
+
+    def growth(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _GROWTH, mode], capture_output=True, text=True, check=True)
+        return int(run.stdout.split()[-1])
+
+    kept, shipped = growth("keep"), growth("shipped")
+    assert kept > 100  # the probe is large enough to show a kept arena
+    assert shipped < 60
