@@ -163,6 +163,26 @@ def test_the_packaged_deblocker_is_recommended_where_it_helps(sample) -> None:
         assert im.info["models"][-1] == runtime.default_model("deblock", "mse").id
 
 
+@pytest.mark.parametrize("model_id", ["dblk-6", "dblk-7", "dblk-8"])
+def test_every_packaged_bcnn_restorer_brings_a_decode_closer_to_the_original(sample, model_id) -> None:
+    """The speed/quality choices a decoder may make (README: dblk-7 fastest, dblk-8 between) are real
+    restorers of this codec's decodes, not just loadable files; the faster ones are not better than dblk-6."""
+    src = sample.crop((100, 60, 292, 188))
+    original = np.asarray(src, dtype=np.float64)
+    data = save_bytes(src, quality=20, deblock=True)
+
+    def error(deblock: bool | str) -> float:
+        with pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock=deblock) as im:
+            im.load()
+            if deblock:
+                assert im.info["deblocked_with"] == deblock
+            return float(np.mean((np.asarray(im, dtype=np.float64) - original) ** 2))
+
+    plain, restored = error(False), error(model_id)
+    assert restored < 0.9 * plain
+    assert restored >= 0.97 * error("dblk-6")
+
+
 def _open_plain(src: Image.Image, quality: int) -> Image.Image:
     return Image.open(io.BytesIO(save_bytes(src, quality=quality, deblock=False)))
 
