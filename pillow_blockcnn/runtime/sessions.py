@@ -75,7 +75,7 @@ def session(model_id: str, threads: int | None = None) -> onnxruntime.InferenceS
         so.log_severity_level = 3
         # The arena stays on for every model: a restorer's runs then give its free chunks back at their end
         # (:func:`run_options`), where without the arena each tile's tensors came from malloc's heap, whose
-        # fragments kept their pages (a 12-megapixel decode peaked at 468-713 MB instead of 368-391 MB,
+        # fragments kept their pages (a 12-megapixel decode peaked at 563-623 MB instead of 397-401 MB,
         # export/NOTES.md "Deblocking tiles in onnxruntime's arena").
         so.enable_cpu_mem_arena = True
         sess = ort.InferenceSession(model_bytes(model_id), sess_options=so, providers=provider_entries(wanted, exact))
