@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codec.distortion import sse
+
 __all__ = ["psnr", "sse"]
 
 
@@ -11,12 +13,3 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB over all elements (inf for identical arrays)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * float(np.log10(peak * peak / mse))
-
-
-def sse(a: np.ndarray, b: np.ndarray, rows: int = 256) -> int:
-    """Exact sum of squared differences, a band of rows at a time so memory stays small on huge images."""
-    total = 0
-    for r in range(0, a.shape[0], rows):
-        d = (a[r : r + rows].astype(np.int64) - b[r : r + rows]).ravel()
-        total += int(d @ d)
-    return total

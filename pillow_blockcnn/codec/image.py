@@ -27,6 +27,7 @@ from .alpha import decode_alpha, encode_alpha
 from .block_modes import BlockModeError, decode_modes, encode_modes
 from .blocks import BLOCK, BlockPredictor, NullPredictor
 from .closed_loop import CodedPlane, code_plain, code_predicted, decode_predicted_planes
+from .distortion import sse
 from .guide import guide_plane
 from .planes import SUBSAMPLING_FACTORS, check_pixels, from_planes, plane_shapes, to_planes
 from .quantise import activity_weights, lagrangian
@@ -199,9 +200,9 @@ def encode(
         plain = [pair[0] for pair in choices]
 
         def image_cost(planes: list[_Choice]) -> float:
-            decoded = from_planes([c.recon for c in planes], header).astype(np.int64)
-            error = decoded - (pixels if mode == "L" else pixels[..., :3])
-            return float((error * error).sum()) + lam * 8 * sum(len(c.payload) for c in planes)
+            decoded = from_planes([c.recon for c in planes], header)
+            error = sse(decoded, pixels if mode == "L" else pixels[..., :3])
+            return float(error) + lam * 8 * sum(len(c.payload) for c in planes)
 
         if image_cost(plain) <= image_cost(mixed) + lam * id_bits:  # type: ignore[arg-type]
             mixed = plain  # type: ignore[assignment]

@@ -222,3 +222,23 @@ def test_a_lambda_map_weighs_each_block_on_its_own(sample) -> None:
     weights = activity_weights(pixels, 0.5)
     assert weights.shape == (8, 16)
     assert np.isclose(np.log(weights).mean(), 0)
+
+
+@pytest.mark.parametrize("offset_kind", ["plain", "predicted"])
+def test_quantising_in_batches_gives_the_levels_of_one_call(monkeypatch, offset_kind) -> None:
+    """Large planes are quantised BATCH_BLOCKS at a time (bounded memory); each block's decision is its own,
+    so every field must equal a single call's, with per-block lambdas and DC references sliced along."""
+    from pillow_blockcnn.codec import quantise
+
+    rng = np.random.default_rng(7)
+    n = 1000
+    target = rng.integers(0, 256, (n, 8, 8))
+    offset = 128 if offset_kind == "plain" else rng.integers(0, 256, (n, 8, 8)).astype(np.uint8)
+    qtable = np.array(jpeg.quant_table(30, chroma=False, tables="mse")).reshape(8, 8)
+    lam = lagrangian(qtable) * rng.uniform(0.5, 2.0, n)
+    reference = rng.integers(-20, 20, n)
+    whole = quantise_blocks(target, offset, qtable, lam, dc_reference=reference)
+    monkeypatch.setattr(quantise, "BATCH_BLOCKS", 96)
+    batched = quantise_blocks(target, offset, qtable, lam, dc_reference=reference)
+    for field in ("levels", "decoded", "sse", "bits"):
+        np.testing.assert_array_equal(getattr(batched, field), getattr(whole, field))
