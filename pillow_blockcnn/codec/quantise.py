@@ -163,12 +163,11 @@ def quantise_blocks(
     if n <= BATCH_BLOCKS:
         return _quantise_batch(target, offset, qtable, lam, rdo=rdo, dc_reference=dc_reference)
 
-    def part(a: object, sl: slice) -> object:
-        return a[sl] if isinstance(a, np.ndarray) and a.ndim and len(a) == n else a
-
+    offsets = np.broadcast_to(np.asarray(offset), target.shape)  # views: one offset and one lambda per block
+    lams = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n,))
     parts = [
-        _quantise_batch(target[sl], part(offset, sl), qtable, part(lam, sl), rdo=rdo,  # type: ignore[arg-type]
-                        dc_reference=part(dc_reference, sl))  # type: ignore[arg-type]
+        _quantise_batch(target[sl], offsets[sl], qtable, lams[sl], rdo=rdo,
+                        dc_reference=None if dc_reference is None else dc_reference[sl])
         for sl in (slice(i, i + BATCH_BLOCKS) for i in range(0, n, BATCH_BLOCKS))
     ]
     return Quantised(*(np.concatenate([getattr(q, f) for q in parts]) for f in ("levels", "decoded", "sse", "bits")))
