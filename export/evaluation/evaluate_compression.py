@@ -131,6 +131,7 @@ CODECS: dict[str, Codec] = {
         _bcnn("bcnn-predict-deblock-mse", predict=True, deblock=True, tables="mse"),
         _bcnn("bcnn-plain-ssim", predict=False, deblock=False, tables="ssim"),
         _bcnn("bcnn-predict-deblock-ssim", predict=True, deblock=True, tables="ssim"),
+        _bcnn("bcnn-predict-deblock-balanced", predict=True, deblock=True, tables="balanced"),
         # the fast restorer, recommended where it helps (save(deblock="dblk-7"), as the default decides)
         _bcnn("bcnn-predict-dblk-7-mse", predict=True, deblock="dblk-7", tables="mse"),
         # the balanced restorer (save(deblock="dblk-8")): between dblk-7 and dblk-6 in speed and quality

@@ -6,6 +6,10 @@ Pillow JPEG ``optimize=True`` 4:2:0 on the same crops. The constants live in
 :mod:`pillow_blockcnn.codec.quantise`. ::
 
     python -m export.studies.tune_rdo --json results/studies/tune_rdo.json
+    python -m export.studies.tune_rdo --trellis 0 1 --deadzones 0.33 --lambdas 0.086 --no-plain \
+        --json results/studies/tune_rdo_trellis.json
+
+``--trellis 0 1`` measures each setting without and with the trellis candidate (``quantise.TRELLIS``).
 """
 
 from __future__ import annotations
@@ -72,20 +76,23 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--deadzones", type=float, nargs="+", default=[0.5, 0.42, 0.38, 0.33, 0.28])
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.05, 0.11, 0.2])
+    parser.add_argument("--trellis", type=int, nargs="+", choices=(0, 1), default=[int(quantise.TRELLIS)],
+                        help="quantise.TRELLIS settings to measure (0 off, 1 on)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the two rows without rate-distortion choices")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     images = crops(args.data, args.images)
     ref = select_up_to(*jpeg_curve(images), 1.0)
     results = []
-    for coding in ("huffman", "arithmetic"):
+    for coding in () if args.no_plain else ("huffman", "arithmetic"):
         rate, qual = select_up_to(*bcnn_curve(images, coding=coding, rdo=False), 1.0)
         results.append({"coding": coding, "rdo": False, "bd_rate_pct": bd_rate(*ref, rate, qual)})
         print(results[-1], flush=True)
-    for deadzone, lam in itertools.product(args.deadzones, args.lambdas):
-        quantise.DEADZONE, quantise.RD_LAMBDA = deadzone, lam
+    for trellis, deadzone, lam in itertools.product(args.trellis, args.deadzones, args.lambdas):
+        quantise.TRELLIS, quantise.DEADZONE, quantise.RD_LAMBDA = bool(trellis), deadzone, lam
         rate, qual = select_up_to(*bcnn_curve(images), 1.0)
-        results.append({"coding": "arithmetic", "rdo": True, "deadzone": deadzone, "lambda": lam,
-                        "bd_rate_pct": bd_rate(*ref, rate, qual)})
+        results.append({"coding": "arithmetic", "rdo": True, "trellis": bool(trellis), "deadzone": deadzone,
+                        "lambda": lam, "bd_rate_pct": bd_rate(*ref, rate, qual)})
         print(results[-1], flush=True)
     out = {"data": f"{args.data}: {len(images)} centre crops 384x256", "grid": GRID,
            "anchor": "Pillow JPEG optimize=True 4:2:0", "tables": "mse", "results": results}

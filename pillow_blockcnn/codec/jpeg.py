@@ -32,6 +32,7 @@ from .dct import ZIGZAG
 __all__ = [
     "LIBJPEG_MAX_SIDE",
     "JpegPlaneError",
+    "base_table",
     "decode_plane",
     "extend_frame",
     "frame_size",
@@ -76,6 +77,12 @@ _MSE_CHROMA_BY_FREQUENCY = [10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 
 # python -m export.studies.tune_tables --metric ms_ssim, results/studies/tables_search_v2_ms_ssim*.json).
 _SSIM_LUMA_BY_FREQUENCY = [16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]
 _SSIM_CHROMA_BY_FREQUENCY = [10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48, 51, 54]
+# Tables tuned for both metrics of what a decoder shows, the decode restored by the packaged restorer: the best
+# mean of the PSNR-RGB and MS-SSIM BD-rates against Annex K (round(16 (1 + 0.25 n)), round(10.4 (1 + 0.2 n));
+# python -m export.studies.tune_tables --metric both --deblock dblk-6 --held-out,
+# results/studies/tables_search_restored*.json).
+_BALANCED_LUMA_BY_FREQUENCY = [16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72]
+_BALANCED_CHROMA_BY_FREQUENCY = [10, 12, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 40]
 _FREQUENCY = np.add.outer(np.arange(8), np.arange(8)).ravel()
 _BASES = {
     ("jpeg", False): _LUMA,
@@ -84,6 +91,8 @@ _BASES = {
     ("mse", True): np.array(_MSE_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
     ("ssim", False): np.array(_SSIM_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
     ("ssim", True): np.array(_SSIM_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+    ("balanced", False): np.array(_BALANCED_LUMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
+    ("balanced", True): np.array(_BALANCED_CHROMA_BY_FREQUENCY, dtype=np.int64)[_FREQUENCY],
 }
 
 
@@ -121,11 +130,16 @@ def _ijg_scale(quality: int) -> int:
     return 5000 // quality if quality < 50 else 200 - 2 * quality
 
 
+def base_table(tables: str, chroma: bool) -> np.ndarray:
+    """The unscaled base table of a table set (64 values, natural order): what :func:`quant_table` scales."""
+    return _BASES[(tables, chroma)].copy()
+
+
 def quant_table(quality: int, chroma: bool, tables: str) -> list[int]:
     """The table for ``quality``: a base set scaled as libjpeg's ``jpeg_set_quality`` does (baseline clamping).
 
     ``tables="jpeg"`` gives exactly libjpeg's tables; ``"mse"`` the PSNR-tuned set, ``"ssim"`` the MS-SSIM-tuned
-    set. Natural order.
+    set, ``"balanced"`` the set tuned for both on restored decodes. Natural order.
     """
     base = _BASES[(tables, chroma)]
     return np.clip((base * _ijg_scale(quality) + 50) // 100, 1, 255).tolist()

@@ -3,12 +3,17 @@
 Any integers are a valid JPEG scan; the decoder only multiplies them by the
 table and runs libjpeg's inverse DCT (:mod:`.dct`). So the encoder is free to
 pick, for each block, the levels that minimise ``J = SSE + lambda * bits``
-rather than the nearest ones. Three cheap decisions stand in for a full
-trellis search (not implemented; measured gain of these three in ``results/studies/tune_rdo.json``):
+rather than the nearest ones. The candidates, each kept only where it lowers
+``J`` measured on the decoded samples:
 
 * a dead zone: AC levels round towards zero unless the coefficient is well
   past the half step (a Laplacian source's optimum, and what makes isolated
   small coefficients of noise free);
+* optionally (``TRELLIS``, off), a trellis search over the rate model
+  (:func:`trellis_levels`): each AC level is 0, or the step below or above the
+  coefficient, and the block's last non-zero position is chosen with them,
+  exactly minimising the model's ``J`` (mozjpeg's trellis, for this model's
+  rates instead of Huffman code lengths);
 * the DC level is the one of its two neighbours (floor, ceiling) that
   reconstructs the block best *after* libjpeg's clamping to 0..255, so that
   flat white or black blocks come back exact;
@@ -29,12 +34,14 @@ from .dct import ZIGZAG, fdct, islow_idct, range_limit
 __all__ = [
     "DEADZONE",
     "RD_LAMBDA",
+    "TRELLIS",
     "Quantised",
     "block_bits",
     "dc_bits",
     "lagrangian",
     "quantise_blocks",
     "reconstruct",
+    "trellis_levels",
 ]
 
 #: Rounding offset of AC levels: ``|level| = floor(|F| / q + DEADZONE)`` (0.5 would be plain rounding).
@@ -64,6 +71,12 @@ IDCT_RANGE = (-512, 511)
 
 _LOW = (np.add.outer(np.arange(8), np.arange(8)) <= 3).ravel()
 
+
+#: Whether :func:`quantise_blocks` also tries :func:`trellis_levels`. Off: on training crops it codes 0.1-0.3
+#: points of BD-rate smaller (``python -m export.studies.tune_rdo --trellis 0 1``), but it trusts the rate
+#: model where the model is wrong, and black text on white came out larger than Pillow's JPEG
+#: (tests/runtime/test_content_battery.py); ``export/NOTES.md``, "A trellis over the rate model".
+TRELLIS = False
 
 #: Adaptive lambda (:func:`activity_weights`): 0 = one lambda per plane.
 AQ_STRENGTH = 0.0
@@ -113,6 +126,48 @@ def block_bits(levels: np.ndarray, dc_reference: np.ndarray | None = None) -> np
 def reconstruct(levels: np.ndarray, qtable: np.ndarray) -> np.ndarray:
     """What libjpeg decodes ``[N, 8, 8]`` levels to: uint8 samples (level-shifted by 128, clamped)."""
     return range_limit(islow_idct(levels.astype(np.int64) * qtable))
+
+
+def trellis_levels(ratio: np.ndarray, qtable: np.ndarray, lam: float | np.ndarray) -> np.ndarray:
+    """AC levels of ``[N, 8, 8]`` blocks of coefficients over steps (``ratio = F / qtable``) that minimise the
+    rate model's ``J = sum((F - level * q)^2) + lam * bits`` exactly; the DC is left at 0 for the caller.
+
+    Under :func:`block_bits` a block's AC costs ``_BIT_NZ + _BIT_MAG log2 |level|`` per non-zero level plus
+    ``_BIT_LAST`` times the zig-zag rank of the last one, and the DCT is orthonormal, so the squared error is
+    the sum over coefficients. For a fixed last position ``L`` every level before it is chosen on its own
+    (0, the step below the coefficient or the step above), level ``L`` is the best non-zero one and those after
+    it are 0; the best ``L`` (or none) follows from prefix sums over zig-zag order, all blocks at once.
+    """
+    n = len(ratio)
+    lam_b = np.reshape(np.asarray(lam, dtype=np.float64), (-1, 1)) if np.ndim(lam) else float(lam)
+    r = ratio.reshape(n, 64)[:, ZIGZAG[1:]]
+    step = np.asarray(qtable, dtype=np.float64).ravel()[ZIGZAG[1:]]
+    mag = np.abs(r)
+    below = np.floor(mag)
+    above = below + 1
+
+    def cost(level: np.ndarray) -> np.ndarray:
+        bits = _BIT_NZ + _BIT_MAG * np.log2(np.maximum(level, 1))
+        return ((mag - level) * step) ** 2 + lam_b * bits
+
+    zero = (mag * step) ** 2
+    cost_above = cost(above)
+    cost_below = np.where(below >= 1, cost(below), np.inf)
+    nonzero = np.minimum(cost_below, cost_above)
+    nonzero_level = np.where(cost_below <= cost_above, below, above)
+    best = np.minimum(zero, nonzero)
+    # J(L) for the last non-zero level at zig-zag rank L = 1..63, and J(0) = the block without AC.
+    before = np.concatenate([np.zeros((n, 1)), np.cumsum(best, axis=1)[:, :-1]], axis=1)
+    after = np.cumsum(zero[:, ::-1], axis=1)[:, ::-1] - zero
+    total = before + nonzero + after + lam_b * _BIT_LAST * np.arange(1, 64)
+    last = np.argmin(np.concatenate([zero.sum(axis=1, keepdims=True), total], axis=1), axis=1)
+    rank = np.arange(1, 64)
+    chosen = np.where(best == zero, 0.0, nonzero_level)
+    chosen = np.where(rank < last[:, None], chosen, 0.0)
+    chosen = np.where(rank == last[:, None], nonzero_level, chosen)
+    levels = np.zeros((n, 64), dtype=np.int64)
+    levels[:, ZIGZAG[1:]] = (np.sign(r) * chosen).astype(np.int64)
+    return levels.reshape(n, 8, 8)
 
 
 class Quantised:
@@ -205,6 +260,10 @@ def _quantise_batch(
     bits = block_bits(levels, dc_reference)
     if rdo:
         candidates = []
+        if TRELLIS:
+            trellis = trellis_levels(coeffs, qtable, lam)
+            trellis[:, 0, 0] = levels[:, 0, 0]
+            candidates.append(trellis)
         # The DC's other neighbour: matters where clamping hides part of the step (flat black or white).
         other = levels.copy()
         other[:, 0, 0] = np.where(coeffs[:, 0, 0] >= levels[:, 0, 0], levels[:, 0, 0] + 1, levels[:, 0, 0] - 1)

@@ -45,10 +45,11 @@ SUBSAMPLING_CODES: dict[str, int] = {name: code for code, name in SUBSAMPLING_NA
 #: Header code of the default chroma subsampling (4:2:0, as Pillow's JPEG).
 DEFAULT_SUBSAMPLING = 2
 #: Quantisation table sets (docs/FORMAT.md 4.1; the header stores the index): JPEG's Annex K tables, the flat
-#: ones tuned for PSNR, and the steeper ones tuned for MS-SSIM.
-TABLE_SETS = ("jpeg", "mse", "ssim")
+#: ones tuned for PSNR, the steeper ones tuned for MS-SSIM, and the ones between, tuned for both metrics of
+#: the restored decode.
+TABLE_SETS = ("jpeg", "mse", "ssim", "balanced")
 #: ``tune=`` names -> the table set tuned for that metric.
-TUNES: dict[str, str] = {"psnr": "mse", "ssim": "ssim"}
+TUNES: dict[str, str] = {"psnr": "mse", "ssim": "ssim", "balanced": "balanced"}
 #: Entropy coders of the residual planes: JPEG's arithmetic coder (T.81 Annex D) or optimised Huffman tables.
 CODINGS = ("arithmetic", "huffman")
 #: The coder of a save without ``coding=``: arithmetic, 5-10% smaller, decoded by Pillow's wheels.
@@ -95,20 +96,23 @@ def tables_setting(value: object) -> str:
     """A user's ``tables`` checked against :data:`TABLE_SETS`."""
     if not isinstance(value, str) or value not in TABLE_SETS:
         msg = (
-            f"Invalid tables {value!r}: use 'mse' (tuned for PSNR, the default), 'ssim' (tuned for MS-SSIM) "
-            "or 'jpeg' (libjpeg's)"
+            f"Invalid tables {value!r}: use 'mse' (tuned for PSNR), 'ssim' (tuned for MS-SSIM), 'balanced' "
+            "(tuned for both) or 'jpeg' (libjpeg's)"
         )
         raise ValueError(msg)
     return value
 
 
 def tune_setting(tune: object, tables: object) -> str:
-    """The table set for a save's ``tune`` (``"psnr"`` or ``"ssim"``) and ``tables`` options; ``None`` for
-    either means not given. Both given must agree."""
+    """The table set for a save's ``tune`` (``"psnr"``, ``"ssim"`` or ``"balanced"``) and ``tables`` options;
+    ``None`` for either means not given. Both given must agree."""
     if tune is None:
         return tables_setting(DEFAULT_TABLES if tables is None else tables)
     if not isinstance(tune, str) or tune not in TUNES:
-        msg = f"Invalid tune {tune!r}: use 'psnr' (the default) or 'ssim' (what MS-SSIM and eyes prefer)"
+        msg = (
+            f"Invalid tune {tune!r}: use 'psnr' (PSNR first), 'ssim' (what MS-SSIM and eyes prefer) or "
+            "'balanced' (both)"
+        )
         raise ValueError(msg)
     if tables is not None and tables_setting(tables) != TUNES[tune]:
         msg = f"tune={tune!r} means tables={TUNES[tune]!r}, but tables={tables!r} was given: pass one of them"

@@ -50,6 +50,8 @@ def _cases(predictor_id: str) -> list[tuple[str, str, np.ndarray, str, dict]]:
         ("rgb420-predicted-huffman", "predicted, Huffman, JPEG tables", photo[:64, :80], "RGB",
          {"quality": 25, "tables": "jpeg", "coding": "huffman", "predictor": predictor_id,
           "force_prediction": True}),
+        ("rgb420-predicted-balanced", "predicted, the tables tuned for both metrics", photo[:56, :88], "RGB",
+         {"quality": 20, "tables": "balanced", "predictor": predictor_id, "force_prediction": True}),
         ("rgb420-fine-dc", "flat areas: the fine DC step", b["colour-blocks"], "RGB", {"quality": 10}),
         ("gray-thin-predicted", "1 x 300, predicted across 64-block tiles", gray[:1, :1].repeat(300, axis=1) + np.arange(300, dtype=np.uint8)[None] // 4,
          "L", {"quality": 50, "predictor": predictor_id, "force_prediction": True}),

@@ -22,6 +22,8 @@ MSE_LUMA = [[16, 18, 21, 23, 26, 28, 30, 33, 35, 38, 40, 42, 45, 47, 50][u + v] 
 MSE_CHROMA = [[10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25][u + v] for u in range(8) for v in range(8)]
 SSIM_LUMA = [[16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128][u + v] for u in range(8) for v in range(8)]
 SSIM_CHROMA = [[10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48, 51, 54][u + v] for u in range(8) for v in range(8)]
+BALANCED_LUMA = [[16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72][u + v] for u in range(8) for v in range(8)]
+BALANCED_CHROMA = [[10, 12, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 40][u + v] for u in range(8) for v in range(8)]
 ZIGZAG = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63]  # fmt: skip
 
 
@@ -111,7 +113,7 @@ def spec_decode(data: bytes, predictors: dict | None = None) -> np.ndarray:
 
         def predict(contexts, available, chroma):
             return model(contexts, available, chroma, quality)
-    luma, chroma = [(LUMA, CHROMA), (MSE_LUMA, MSE_CHROMA), (SSIM_LUMA, SSIM_CHROMA)][tables]
+    luma, chroma = [(LUMA, CHROMA), (MSE_LUMA, MSE_CHROMA), (SSIM_LUMA, SSIM_CHROMA), (BALANCED_LUMA, BALANCED_CHROMA)][tables]
     s = 5000 // quality if quality < 50 else 200 - 2 * quality
     planes = []
     for i, (_, p) in enumerate(c for c in chunks if c[0] == b"PLAN"):
@@ -180,7 +182,8 @@ def spec_decode(data: bytes, predictors: dict | None = None) -> np.ndarray:
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 @pytest.mark.parametrize("size", [(61, 43), (16, 16), (3, 5)])
 @pytest.mark.parametrize(
-    ("tables", "coding"), [("jpeg", "huffman"), ("mse", "arithmetic"), ("jpeg", "arithmetic"), ("ssim", "arithmetic")]
+    ("tables", "coding"), [("jpeg", "huffman"), ("mse", "arithmetic"), ("jpeg", "arithmetic"), ("ssim", "arithmetic"),
+                            ("balanced", "arithmetic")]
 )
 def test_the_document_decodes_what_the_package_writes(small, mode, subsampling, size, tables, coding) -> None:
     src = small.convert(mode).resize(size)
@@ -202,7 +205,7 @@ def int_model(monkeypatch):
     monkeypatch.setattr(runtime.registry, "_registered", {})
     monkeypatch.setattr(runtime.registry, "_packaged", dict)
     runtime.register_model("test-int-predict", "predict", (STAND_INS / "test-int-predict.onnx").read_bytes(),
-                           tables=("jpeg", "mse", "ssim"), arithmetic="integer")
+                           tables=("jpeg", "mse", "ssim", "balanced"), arithmetic="integer")
     runtime.clear_sessions()
     saved = np.load(STAND_INS / "test-int-predict.npz")
     layers = [(saved[f"W{i}"], saved[f"B{i}"], int(saved[f"S{i}"])) for i in range(len(saved.files) // 3)]

@@ -114,6 +114,8 @@ def test_tune_picks_the_table_set_for_its_metric(small) -> None:
         assert im.info["tables"] == "mse"
     with _open(save_bytes(small, quality=40, tune="ssim", tables="ssim", deblock=False)) as im:
         assert im.info["tables"] == "ssim"
+    with _open(save_bytes(small, quality=40, tune="balanced", deblock=False)) as im:
+        assert im.info["tables"] == "balanced"
     with pytest.raises(ValueError, match="pass one of them"):
         save_bytes(small, tune="ssim", tables="jpeg")
     with pytest.raises(ValueError, match="Invalid tune"):
