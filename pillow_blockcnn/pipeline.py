@@ -22,7 +22,13 @@ import numpy as np
 from . import codec, runtime
 from .codec.blocks import BlockPredictor
 from .format.container import Container, Header
-from .format.limits import DEFAULT_CODING, DEFAULT_SUBSAMPLING, DEFAULT_TABLES, DEFAULT_TILE_BLOCKS
+from .format.limits import (
+    DEFAULT_CODING,
+    DEFAULT_SUBSAMPLING,
+    DEFAULT_TABLES,
+    DEFAULT_TILE_BLOCKS,
+    SCREEN_CONTENT_TABLES,
+)
 from .metrics import sse
 
 __all__ = ["Decoded", "bcnn_restorer", "decode_pixels", "encode_pixels", "resolve_models"]
@@ -104,7 +110,7 @@ def encode_pixels(
     quality: int,
     *,
     subsampling: int = DEFAULT_SUBSAMPLING,
-    tables: str = DEFAULT_TABLES,
+    tables: str | None = None,
     coding: str = DEFAULT_CODING,
     tile: int = DEFAULT_TILE_BLOCKS,
     predict: bool | str | None = None,
@@ -119,7 +125,10 @@ def encode_pixels(
     than the default's), with the same "if it brings the image closer" decision; ``predict`` may name the
     prediction model (every installed one decodes; the default is the newest).
     ``reconstruct``: also return the decoded pixels (before deblocking) in ``reconstruction``, which the
-    encoder has anyway: a restoration model's training data is exactly this."""
+    encoder has anyway: a restoration model's training data is exactly this.
+    ``tables=None`` chooses the table set by content (:func:`default_tables`)."""
+    if tables is None:
+        tables = default_tables(pixels)
     predict_model = _choose("predict", predict, "predict", tables)
     deblock_model = _choose("deblock", deblock, "deblock", tables)
     predictor = _predictor((predict_model.id,), quality) if predict_model is not None else None
@@ -140,6 +149,12 @@ def encode_pixels(
         header = encoded.container.header
         encoded.container.header = dataclasses.replace(header, deblock=False, models=header.models[:-1])
     return encoded
+
+
+def default_tables(pixels: np.ndarray) -> str:
+    """The table set of a save that names none: the PSNR-tuned one for text, graphics and flat colours, where
+    the default's steeper tables ring and drift, else the default (``format.limits``)."""
+    return SCREEN_CONTENT_TABLES if codec.is_screen_content(pixels) else DEFAULT_TABLES
 
 
 def _deblocking_pays(original: np.ndarray, decoded: np.ndarray, quality: int, tables: str, model_id: str) -> bool:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from pillow_blockcnn import runtime
 from pillow_blockcnn._version import __version__
-from pillow_blockcnn.format.limits import CODINGS, DEFAULT_CODING, DEFAULT_TABLES, SUBSAMPLING_NAMES, TABLE_SETS
+from pillow_blockcnn.format.limits import CODINGS, DEFAULT_CODING, SUBSAMPLING_NAMES, TABLE_SETS
 from pillow_blockcnn.runtime.machine import usable_cores
 
 from . import bench
@@ -208,9 +208,9 @@ Examples:
 @click.option(
     "--tables",
     type=click.Choice(list(TABLE_SETS)),
-    default=DEFAULT_TABLES,
-    show_default=True,
-    help="Quantisation tables: 'mse' tuned for PSNR, 'ssim' tuned for MS-SSIM (what eyes prefer), or JPEG's.",
+    default=None,
+    help="Quantisation tables: 'balanced' tuned for PSNR and MS-SSIM, 'mse' for PSNR, 'ssim' for MS-SSIM (what "
+    "eyes prefer), or JPEG's. Default: 'balanced' for photographs, 'mse' for text, graphics and flat colours.",
 )
 @click.option(
     "--coding",
@@ -232,7 +232,7 @@ def encode(
     ctx: click.Context,
     quality: int,
     subsampling: str,
-    tables: str,
+    tables: str | None,
     coding: str,
     no_predict: bool,
     no_deblock: bool,

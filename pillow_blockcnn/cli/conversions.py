@@ -20,7 +20,6 @@ from pillow_blockcnn.format.limits import (
     DEFAULT_CODING,
     DEFAULT_QUALITY,
     DEFAULT_SUBSAMPLING,
-    DEFAULT_TABLES,
     SUBSAMPLING_NAMES,
 )
 
@@ -75,7 +74,7 @@ class EncodeOptions:
 
     quality: int = DEFAULT_QUALITY
     subsampling: str = SUBSAMPLING_NAMES[DEFAULT_SUBSAMPLING]
-    tables: str = DEFAULT_TABLES
+    tables: str | None = None  # None: chosen by content, as Image.save does
     coding: str = DEFAULT_CODING
     predict: bool | None = None
     deblock: bool | None = None

@@ -56,8 +56,13 @@ CODINGS = ("arithmetic", "huffman")
 DEFAULT_CODING = "arithmetic"
 #: Prediction tile side in blocks of a save without ``tile=`` (512 pixels of luma); 0 would be one tile.
 DEFAULT_TILE_BLOCKS = 64
-#: The table set of a save without ``tables=``: the PSNR-tuned one, for every layer that has a default.
-DEFAULT_TABLES = "mse"
+#: The table set of a save of a photograph without ``tables=`` or ``tune=``: the one tuned for both PSNR-RGB
+#: and MS-SSIM of the restored decode. On 18 held-out training images it beat the PSNR-tuned set on the mean of
+#: the two BD-rates, and AVIF on both (export/NOTES.md, "Tables for the restored decode").
+DEFAULT_TABLES = "balanced"
+#: The table set of such a save of text, graphics and flat colours (``codec.content.is_screen_content``): the
+#: flat PSNR-tuned tables ring less around sharp edges and keep flat colours within a level.
+SCREEN_CONTENT_TABLES = "mse"
 
 
 def quality_setting(value: object) -> int:
@@ -96,22 +101,23 @@ def tables_setting(value: object) -> str:
     """A user's ``tables`` checked against :data:`TABLE_SETS`."""
     if not isinstance(value, str) or value not in TABLE_SETS:
         msg = (
-            f"Invalid tables {value!r}: use 'mse' (tuned for PSNR), 'ssim' (tuned for MS-SSIM), 'balanced' "
-            "(tuned for both) or 'jpeg' (libjpeg's)"
+            f"Invalid tables {value!r}: use 'balanced' (tuned for PSNR and MS-SSIM, the default), 'mse' (tuned "
+            "for PSNR), 'ssim' (tuned for MS-SSIM) or 'jpeg' (libjpeg's)"
         )
         raise ValueError(msg)
     return value
 
 
-def tune_setting(tune: object, tables: object) -> str:
+def tune_setting(tune: object, tables: object) -> str | None:
     """The table set for a save's ``tune`` (``"psnr"``, ``"ssim"`` or ``"balanced"``) and ``tables`` options;
-    ``None`` for either means not given. Both given must agree."""
+    ``None`` for either means not given, and ``None`` back means neither was: the encoder chooses by content
+    (:data:`DEFAULT_TABLES` or :data:`SCREEN_CONTENT_TABLES`). Both given must agree."""
     if tune is None:
-        return tables_setting(DEFAULT_TABLES if tables is None else tables)
+        return None if tables is None else tables_setting(tables)
     if not isinstance(tune, str) or tune not in TUNES:
         msg = (
-            f"Invalid tune {tune!r}: use 'psnr' (PSNR first), 'ssim' (what MS-SSIM and eyes prefer) or "
-            "'balanced' (both)"
+            f"Invalid tune {tune!r}: use 'balanced' (PSNR and MS-SSIM, the default), 'psnr' (PSNR first) or "
+            "'ssim' (what MS-SSIM and eyes prefer)"
         )
         raise ValueError(msg)
     if tables is not None and tables_setting(tables) != TUNES[tune]:

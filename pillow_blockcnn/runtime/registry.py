@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from .._version import __version__
-from ..format.limits import DEFAULT_TABLES
+from ..format.limits import DEFAULT_TABLES, TABLE_SETS
 
 __all__ = [
     "TASKS",
@@ -194,12 +194,13 @@ def register_model(
     task: str,
     data: bytes,
     *,
-    tables: Sequence[str] = ("jpeg", "mse"),
+    tables: Sequence[str] = TABLE_SETS,
     sha256: str | None = None,
     **details: Any,
 ) -> ModelInfo:
     """Make ``data`` (ONNX bytes) available as ``model_id`` in this process, after the packaged models: it
-    becomes ``task``'s default for ``tables``. For tests and for evaluating candidates before they ship.
+    becomes ``task``'s default for ``tables`` (every table set unless told). For tests and for evaluating
+    candidates before they ship.
 
     ``sha256`` is what the registry checks the bytes against on use (default: theirs; a test passes a wrong
     one to exercise the check). Registering an id again replaces the entry. Sessions built for the id before

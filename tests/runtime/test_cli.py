@@ -262,7 +262,7 @@ def test_info_text_and_damaged_file(tree: Path) -> None:
     assert "64x48 RGB" in result.stdout
     assert "quality 60" in result.stdout
     assert "PLAN" in result.stdout
-    assert "tables mse" in result.stdout
+    assert "tables balanced" in result.stdout
     assert "damaged.bcnn: PLAN chunk fails its CRC-32 check" in result.stderr
 
 

@@ -268,8 +268,7 @@ def test_a_dropped_model_says_why() -> None:
 def test_a_deblocker_for_bcnn_decodes_is_not_used_on_jpegs(registry, sample) -> None:
     """A model trained on the codec's own decodes (manifest ``restores: ["bcnn"]``) becomes the default of
     new .bcnn files; deblock() on ordinary JPEGs keeps the newest model that restores JPEGs."""
-    runtime.register_model("test-bcnn-deblock", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
-                           restores=["bcnn"])
+    runtime.register_model("test-bcnn-deblock", "deblock", stand_in("test-deblock"), restores=["bcnn"])
     assert runtime.default_model("deblock", "mse").id == "test-bcnn-deblock"
     assert runtime.default_model("deblock", "jpeg", restores="jpeg").id == MODEL_ID
     data = save_bytes(sample.crop((0, 0, 64, 48)), quality=20, deblock=True)
@@ -283,10 +282,8 @@ def test_a_deblocker_for_bcnn_decodes_is_not_used_on_jpegs(registry, sample) -> 
 def test_a_save_can_name_the_restorer_it_recommends(registry, sample, monkeypatch) -> None:
     """``deblock=<model id>`` picks another point of the speed/quality trade than the default's: the file
     recommends that model (when it helps, as the automatic choice), and its decode runs it."""
-    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
-                           restores=["bcnn"])
-    runtime.register_model("test-jpeg-only", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
-                           restores=["jpeg"])
+    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), restores=["bcnn"])
+    runtime.register_model("test-jpeg-only", "deblock", stand_in("test-deblock"), restores=["jpeg"])
     src = sample.crop((0, 0, 64, 48))
     with monkeypatch.context() as m:  # the random stand-in never helps: let the encoder's check say it does
         m.setattr(pillow_blockcnn.pipeline, "_deblocking_pays", lambda *a: True)
@@ -308,14 +305,12 @@ def test_a_decoder_can_run_a_faster_restorer_than_the_file_recommends(registry, 
     """Deblocking is a post-filter outside the exact decode: ``deblock=<model id>`` (per image through
     ``open_bcnn``, or for every decode through ``options``) runs that restorer where the file recommends one,
     and nothing where it does not."""
-    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
-                           restores=["bcnn"])
+    runtime.register_model("test-fast", "deblock", stand_in("test-deblock"), restores=["bcnn"])
     src = sample.crop((0, 0, 64, 48))
     data = save_bytes(src, quality=20, deblock=True)
     with Image.open(io.BytesIO(data)) as im:
         assert im.info["models"][-1] == "test-fast"  # the newest restorer is the default
-    runtime.register_model("test-other", "deblock", stand_in("test-deblock"), tables=("jpeg", "mse", "ssim"),
-                           restores=["bcnn"])
+    runtime.register_model("test-other", "deblock", stand_in("test-deblock"), restores=["bcnn"])
     with pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="test-other") as im:
         im.load()
         assert im.info["deblocked_with"] == "test-other"

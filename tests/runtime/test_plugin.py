@@ -232,11 +232,13 @@ def test_no_resource_warning_and_fp_closed_after_load(tmp_path, small) -> None:
         im.close()
 
 
-def test_mse_tables_option(sample) -> None:
+def test_tables_option_and_default(sample) -> None:
     jpeg_tables = _open(save_bytes(sample, quality=30, tables="jpeg"))
-    mse_tables = _open(save_bytes(sample, quality=30))  # the default
-    assert (jpeg_tables.info["tables"], mse_tables.info["tables"]) == ("jpeg", "mse")
-    assert not np.array_equal(np.asarray(jpeg_tables), np.asarray(mse_tables))
-    assert psnr(np.asarray(mse_tables), np.asarray(sample)) > 30
+    default_tables = _open(save_bytes(sample, quality=30))
+    mse_tables = _open(save_bytes(sample, quality=30, tables="mse"))
+    assert [im.info["tables"] for im in (jpeg_tables, default_tables, mse_tables)] == ["jpeg", "balanced", "mse"]
+    assert not np.array_equal(np.asarray(jpeg_tables), np.asarray(default_tables))
+    assert not np.array_equal(np.asarray(mse_tables), np.asarray(default_tables))
+    assert psnr(np.asarray(default_tables), np.asarray(sample)) > 30
     with pytest.raises(ValueError, match="Invalid tables"):
         save_bytes(sample, tables="psychovisual")
