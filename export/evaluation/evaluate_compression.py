@@ -134,7 +134,7 @@ CODECS: dict[str, Codec] = {
         _bcnn("bcnn-predict-deblock-balanced", predict=True, deblock=True, tables="balanced"),
         # the fast restorer, recommended where it helps (save(deblock="dblk-7"), as the default decides)
         _bcnn("bcnn-predict-dblk-7-mse", predict=True, deblock="dblk-7", tables="mse"),
-        # the balanced restorer (save(deblock="dblk-8")): between dblk-7 and dblk-6 in speed and quality
+        # the middle restorer (save(deblock="dblk-8")): between dblk-7 and dblk-6 in speed and quality
         _bcnn("bcnn-predict-dblk-8-mse", predict=True, deblock="dblk-8", tables="mse"),
         # the unguided predictor in place of the default (save(predict="pred-2")), the rest as the default
         _bcnn("bcnn-pred-2-deblock-mse", predict="pred-2", deblock=True, tables="mse"),
