@@ -4,8 +4,8 @@ two checkouts of the package, each in its own process, and compare.
     git worktree add /tmp/v01 318722e
     python -m export.studies.same_output --old /tmp/v01 --json results/studies/same_output_318722e.json
 
-Images are crops of the bundled sample in every stored mode; options cover qualities, subsamplings, both table
-sets, prediction on and off, and deblocking recommended or not; each file is decoded with and without
+Images are crops of the bundled sample in every stored mode; options cover qualities, subsamplings, the JPEG
+and default table sets, prediction on and off, and deblocking recommended or not; each file is decoded with and without
 deblocking. Every option is passed explicitly, so a changed default shows up as a difference only where a
 caller relied on it (a default is checked by the "defaults" case).
 """

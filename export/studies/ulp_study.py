@@ -10,6 +10,11 @@ reconstruction into the predictions of later blocks. This script encodes each
 image with the packaged predictor, decodes it once exactly and once with every
 raw prediction moved one ulp up (then down), and reports how many predictions
 flipped and how far the pixels moved.
+
+It measured format version 1's float predictor ``pred-1`` (results/studies/ulp_study.json), the case for the
+integer-exact ``pred-2`` (docs/FORMAT.md §10). ``pred-1`` was dropped before release with version 1, so the
+study now runs only on a float prediction model registered under an id (``runtime.register_model``): an
+integer model has no ulp to move.
 """
 
 from __future__ import annotations
