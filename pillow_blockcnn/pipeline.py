@@ -31,7 +31,7 @@ from .format.limits import (
 )
 from .metrics import sse
 
-__all__ = ["Decoded", "bcnn_restorer", "decode_pixels", "encode_pixels", "resolve_models"]
+__all__ = ["Decoded", "bcnn_restorer", "decode_pixels", "default_tables", "encode_pixels", "resolve_models"]
 
 
 def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> runtime.ModelInfo | None:

@@ -101,8 +101,8 @@ def tables_setting(value: object) -> str:
     """A user's ``tables`` checked against :data:`TABLE_SETS`."""
     if not isinstance(value, str) or value not in TABLE_SETS:
         msg = (
-            f"Invalid tables {value!r}: use 'balanced' (tuned for PSNR and MS-SSIM, the default), 'mse' (tuned "
-            "for PSNR), 'ssim' (tuned for MS-SSIM) or 'jpeg' (libjpeg's)"
+            f"Invalid tables {value!r}: use 'balanced' (tuned for PSNR and MS-SSIM, photographs' default), "
+            "'mse' (tuned for PSNR), 'ssim' (tuned for MS-SSIM) or 'jpeg' (libjpeg's)"
         )
         raise ValueError(msg)
     return value
@@ -116,8 +116,8 @@ def tune_setting(tune: object, tables: object) -> str | None:
         return None if tables is None else tables_setting(tables)
     if not isinstance(tune, str) or tune not in TUNES:
         msg = (
-            f"Invalid tune {tune!r}: use 'balanced' (PSNR and MS-SSIM, the default), 'psnr' (PSNR first) or "
-            "'ssim' (what MS-SSIM and eyes prefer)"
+            f"Invalid tune {tune!r}: use 'balanced' (PSNR and MS-SSIM, photographs' default), 'psnr' (PSNR "
+            "first) or 'ssim' (what MS-SSIM and eyes prefer)"
         )
         raise ValueError(msg)
     if tables is not None and tables_setting(tables) != TUNES[tune]:
