@@ -105,7 +105,8 @@ def _scores(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.nd
 def _candidate(job: tuple) -> dict:
     """One row of the search (a process of its own with ``--workers``)."""
     images, params, metric, deblock, anchor = job
-    return {**params, **_scores(anchor, curve(images, family(*params.values()), metric, deblock), metric)}
+    bases = family(params["alpha_y"], params["alpha_c"], params["rho"])
+    return {**params, **_scores(anchor, curve(images, bases, metric, deblock), metric)}
 
 
 def main(argv: list[str] | None = None) -> dict:
