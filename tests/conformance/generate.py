@@ -64,6 +64,7 @@ def main() -> None:
     manifest = {}
     for name, description, pixels, mode, params in _cases("pred-2"):
         params = dict(params)
+        params.setdefault("tables", "mse")  # the files that name no table set were written with the PSNR tables
         predictor = params.pop("predictor", None)
         if predictor is not None:
             params["predictor"] = runtime.predictor_for(predictor, params["quality"])
