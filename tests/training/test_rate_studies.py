@@ -1,0 +1,62 @@
+"""The encoder-side studies' own arithmetic: the position rate model's features and its trellis, and
+``tune_tables``' restored, two-metric scoring."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from export.studies import rate_model_position as rmp
+from export.studies import tune_tables
+from pillow_blockcnn.codec import jpeg, quantise
+from pillow_blockcnn.codec.dct import ZIGZAG
+
+
+def test_position_features_count_what_they_name() -> None:
+    levels = np.zeros((1, 8, 8), dtype=np.int64)
+    flat = levels.reshape(64)
+    flat[ZIGZAG[2]], flat[ZIGZAG[7]] = 3, -1  # ranks 2 and 7 non-zero, ranks 1, 3..6 zero inside the run
+    flat[0] = 5
+    f = dict(zip(rmp.FEATURES, rmp.block_features(levels, dc_reference=2)[0], strict=True))
+    assert (f["nz"], f["nz_rank"], f["zr"], f["zr_rank"], f["last_rank"]) == (2, 9, 5, 1 + 3 + 4 + 5 + 6, 7)
+    assert (f["mag_low"], f["mag_high"]) == (np.log2(3), 0)
+    assert (f["dc_nonzero"], f["dc_log2"]) == (1, np.log2(3))
+
+
+def test_the_position_trellis_finds_its_models_optimum_by_exhaustive_search() -> None:
+    rng = np.random.default_rng(21)
+    model = rmp.PositionModel(np.array([1.6, 1.8, 0.01, 0.4, 0.01, 1.2, 0.8, 1.4, 0.6, 4.0]))
+    qtable = np.asarray(jpeg.quant_table(30, chroma=False, tables="mse")).reshape(8, 8)
+    n, first = 48, ZIGZAG[1:6]
+    ratio = np.zeros((n, 8, 8))
+    ratio.reshape(n, 64)[:, first] = rng.laplace(0, 1.5, (n, 5))
+    lam = quantise.lagrangian(qtable)
+
+    def cost(levels: np.ndarray) -> np.ndarray:
+        ac = levels.copy()
+        ac[:, 0, 0] = 0
+        error = ((ratio - ac) * qtable) ** 2
+        error[:, 0, 0] = 0
+        return error.sum(axis=(1, 2)) + lam * model.bits(ac)
+
+    got = cost(model.trellis(ratio, qtable, lam))
+    mag = np.abs(ratio.reshape(n, 64)[:, first])
+    choices = np.stack([np.zeros_like(mag), np.floor(mag), np.floor(mag) + 1], axis=-1)
+    best = np.full(n, np.inf)
+    for combo in itertools.product(range(3), repeat=5):
+        levels = np.zeros((n, 64))
+        picked = np.take_along_axis(choices, np.array(combo)[None, :, None].repeat(n, 0), axis=2)[..., 0]
+        levels[:, first] = np.sign(ratio.reshape(n, 64)[:, first]) * picked
+        best = np.minimum(best, cost(levels.reshape(n, 8, 8)))
+    np.testing.assert_allclose(got, best, rtol=1e-12, atol=1e-9)
+
+
+def test_tune_tables_scores_both_metrics_and_their_mean() -> None:
+    rates = np.array([0.2, 0.4, 0.6, 0.8])
+    anchor = (rates, np.stack([np.array([28.0, 30, 32, 34]), np.array([11.0, 13, 15, 17])], axis=1))
+    test = (rates * 0.9, anchor[1])  # the same qualities at 10% fewer bits
+    scores = tune_tables._scores(anchor, test, "both")
+    assert abs(scores["bd_rate_psnr"] + 10) < 1e-6
+    assert abs(scores["bd_rate_ms_ssim"] + 10) < 1e-6
+    assert abs(scores["bd_rate_both"] + 10) < 1e-6
