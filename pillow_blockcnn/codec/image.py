@@ -138,8 +138,9 @@ def encode(
 ) -> EncodedImage:
     """Code ``pixels`` (uint8, ``(H, W)`` for L, ``(H, W, 3|4)`` for RGB/RGBA).
 
-    ``tables`` picks the quantisation tables: ``"mse"`` (tuned for PSNR), ``"ssim"`` (tuned for MS-SSIM) or
-    ``"jpeg"`` (libjpeg's Annex K tables).
+    ``tables`` picks the quantisation tables: ``"balanced"`` (tuned for PSNR and MS-SSIM of the restored decode,
+    the default here; a save that names none chooses by content, ``pipeline.default_tables``), ``"mse"`` (tuned
+    for PSNR), ``"ssim"`` (tuned for MS-SSIM) or ``"jpeg"`` (libjpeg's Annex K tables).
     ``predictor=None`` (or a :class:`NullPredictor`) codes without prediction.
     ``coding`` is the entropy coder (``"arithmetic"`` or ``"huffman"``), ``tile`` the prediction tile side
     in blocks (0: untiled). ``deblock_model`` names the model a decoder should run after decoding; it is
