@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,25 @@ def features(levels: np.ndarray) -> np.ndarray:
     )
 
 
+def coded_planes(paths: list[Path]) -> Iterator[tuple[np.ndarray, int]]:
+    """Raster-ordered ``[N, 8, 8]`` levels and arithmetic-coded bits of the planes the model is fitted to: Y and
+    Cb of each image at qualities 5..95, JPEG's and the PSNR tables, plain rounding and the encoder's choices."""
+    for path in paths:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        h, w = (rgb.shape[0] // 8) * 8, (rgb.shape[1] // 8) * 8
+        ycc = rgb_to_ycbcr(rgb[:h, :w])
+        for q in (5, 15, 30, 50, 75, 95):
+            for tables in ("jpeg", "mse"):
+                for index in (0, 1):
+                    qtable = np.array(jpeg.quant_table(q, index > 0, tables)).reshape(8, 8)
+                    blocks = ycc[index].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+                    for rdo in (False, True):
+                        levels = quantise_blocks(blocks, 128, qtable, lagrangian(qtable), rdo=rdo).levels
+                        payload = jpeg.write_levels(levels.reshape(h // 8, w // 8, 8, 8), qtable.ravel().tolist(),
+                                                    "arithmetic", (h, w))
+                        yield levels, 8 * len(payload)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/train")
@@ -52,21 +72,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = sorted(Path(args.data).glob("*.png"))[:: max(1, len(sorted(Path(args.data).glob("*.png"))) // args.images)]
     rows, sizes = [], []
-    for path in paths[: args.images]:
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        h, w = (rgb.shape[0] // 8) * 8, (rgb.shape[1] // 8) * 8
-        ycc = rgb_to_ycbcr(rgb[:h, :w])
-        for q in (5, 15, 30, 50, 75, 95):
-            for tables in ("jpeg", "mse"):
-                for index in (0, 1):
-                    plane = ycc[index]
-                    qtable = np.array(jpeg.quant_table(q, index > 0, tables)).reshape(8, 8)
-                    blocks = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-                    for rdo in (False, True):
-                        levels = quantise_blocks(blocks, 128, qtable, lagrangian(qtable), rdo=rdo).levels
-                        payload = jpeg.write_levels(levels.reshape(h // 8, w // 8, 8, 8), qtable.ravel().tolist(), "arithmetic", (h, w))
-                        rows.append(features(levels))
-                        sizes.append(8 * len(payload))
+    for levels, bits in coded_planes(paths[: args.images]):
+        rows.append(features(levels))
+        sizes.append(bits)
     x, y = np.array(rows), np.array(sizes, dtype=np.float64)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     pred = x @ coef

@@ -27,13 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from export.evaluation.report import emit, machine
-from pillow_blockcnn.codec import closed_loop, jpeg, quantise
-from pillow_blockcnn.codec.colour import rgb_to_ycbcr
+from export.studies.fit_rate_model import coded_planes
+from pillow_blockcnn.codec import closed_loop, quantise
 from pillow_blockcnn.codec.dct import ZIGZAG
-from pillow_blockcnn.codec.quantise import lagrangian, quantise_blocks
+from pillow_blockcnn.codec.quantise import trellis_levels
 
 #: Kx of T.81 (libjpeg's default ``arith_ac_K``): the magnitude contexts differ up to rank 5 and beyond it.
 KX = 5
@@ -84,56 +83,21 @@ class PositionModel:
         mag = np.abs(np.asarray(difference, dtype=np.int64))
         return np.where(mag > 0, self.dc_nz + self.dc_log2 * np.log2(np.maximum(mag, 1)), 0.0)
 
+    def rank_costs(self) -> quantise.RankCosts:
+        """The AC costs for ``quantise.trellis_levels``."""
+        return quantise.RankCosts(nonzero=self.nz, inside_zero=self.zr, end=self.eob, magnitude=self.mag)
+
     def trellis(self, ratio: np.ndarray, qtable: np.ndarray, lam: float | np.ndarray) -> np.ndarray:
-        """``quantise.trellis_levels`` for this model: the exact optimum of its ``J`` over AC levels 0, the step
-        below or the step above each coefficient, and the last non-zero rank."""
-        n = len(ratio)
-        lam_b = np.reshape(np.asarray(lam, dtype=np.float64), (-1, 1)) if np.ndim(lam) else float(lam)
-        r = ratio.reshape(n, 64)[:, ZIGZAG[1:]]
-        step = np.asarray(qtable, dtype=np.float64).ravel()[ZIGZAG[1:]]
-        mag = np.abs(r)
-        below, above = np.floor(mag), np.floor(mag) + 1
-
-        def cost(level: np.ndarray) -> np.ndarray:
-            return ((mag - level) * step) ** 2 + lam_b * (self.nz + self.mag * np.log2(np.maximum(level, 1)))
-
-        zero = (mag * step) ** 2
-        cost_above, cost_below = cost(above), np.where(below >= 1, cost(below), np.inf)
-        nonzero = np.minimum(cost_below, cost_above)
-        nonzero_level = np.where(cost_below <= cost_above, below, above)
-        inside_zero = zero + lam_b * self.zr  # a zero before the last non-zero level pays its decision
-        best = np.minimum(inside_zero, nonzero)
-        before = np.concatenate([np.zeros((n, 1)), np.cumsum(best, axis=1)[:, :-1]], axis=1)
-        after = np.cumsum(zero[:, ::-1], axis=1)[:, ::-1] - zero
-        total = before + nonzero + after + lam_b * self.eob[1:]
-        empty = zero.sum(axis=1, keepdims=True) + lam_b * self.eob[0]
-        last = np.argmin(np.concatenate([empty, total], axis=1), axis=1)
-        chosen = np.where(best == inside_zero, 0.0, nonzero_level)
-        chosen = np.where(RANKS < last[:, None], chosen, 0.0)
-        chosen = np.where(RANKS == last[:, None], nonzero_level, chosen)
-        levels = np.zeros((n, 64), dtype=np.int64)
-        levels[:, ZIGZAG[1:]] = (np.sign(r) * chosen).astype(np.int64)
-        return levels.reshape(n, 8, 8)
+        """``quantise.trellis_levels`` for this model's costs."""
+        return trellis_levels(ratio, qtable, lam, self.rank_costs())
 
 
-def planes(paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
-    """(plane features, coded bits, shipped-model bits) of the planes ``fit_rate_model`` fits on."""
-    for path in paths:
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        h, w = (rgb.shape[0] // 8) * 8, (rgb.shape[1] // 8) * 8
-        ycc = rgb_to_ycbcr(rgb[:h, :w])
-        for q in (5, 15, 30, 50, 75, 95):
-            for tables in ("jpeg", "mse"):
-                for index in (0, 1):
-                    qtable = np.array(jpeg.quant_table(q, index > 0, tables)).reshape(8, 8)
-                    blocks = ycc[index].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-                    for rdo in (False, True):
-                        levels = quantise_blocks(blocks, 128, qtable, lagrangian(qtable), rdo=rdo).levels
-                        payload = jpeg.write_levels(levels.reshape(h // 8, w // 8, 8, 8), qtable.ravel().tolist(),
-                                                    "arithmetic", (h, w))
-                        reference = np.concatenate([[0], levels[:-1, 0, 0]])
-                        yield (block_features(levels, reference).sum(axis=0), 8.0 * len(payload),
-                               float(quantise.block_bits(levels, reference).sum()))
+def planes(paths: list[Path]) -> Iterator[tuple[np.ndarray, float, float]]:
+    """(plane feature totals, coded bits, shipped-model bits) of ``fit_rate_model``'s planes."""
+    for levels, bits in coded_planes(paths):
+        reference = np.concatenate([[0], levels[:-1, 0, 0]])
+        yield (block_features(levels, reference).sum(axis=0), float(bits),
+               float(quantise.block_bits(levels, reference).sum()))
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:

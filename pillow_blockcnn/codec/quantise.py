@@ -27,6 +27,8 @@ the quantiser step (:func:`lagrangian`). Everything here is vectorised over bloc
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .dct import ZIGZAG, fdct, islow_idct, range_limit
@@ -34,8 +36,10 @@ from .dct import ZIGZAG, fdct, islow_idct, range_limit
 __all__ = [
     "DEADZONE",
     "RD_LAMBDA",
+    "SHIPPED_RANK_COSTS",
     "TRELLIS",
     "Quantised",
+    "RankCosts",
     "block_bits",
     "dc_bits",
     "lagrangian",
@@ -128,15 +132,37 @@ def reconstruct(levels: np.ndarray, qtable: np.ndarray) -> np.ndarray:
     return range_limit(islow_idct(levels.astype(np.int64) * qtable))
 
 
-def trellis_levels(ratio: np.ndarray, qtable: np.ndarray, lam: float | np.ndarray) -> np.ndarray:
-    """AC levels of ``[N, 8, 8]`` blocks of coefficients over steps (``ratio = F / qtable``) that minimise the
-    rate model's ``J = sum((F - level * q)^2) + lam * bits`` exactly; the DC is left at 0 for the caller.
+class RankCosts(NamedTuple):
+    """A rate model's AC costs in bits by zig-zag rank ``k`` = 1..63 (``end``: 0..63), for :func:`trellis_levels`:
+    a non-zero level at ``k`` costs ``nonzero[k-1] + magnitude[k-1] log2 |level|``, a zero before the block's
+    last non-zero level ``inside_zero[k-1]``, and a block whose last non-zero level is at ``k`` ``end[k]``."""
 
-    Under :func:`block_bits` a block's AC costs ``_BIT_NZ + _BIT_MAG log2 |level|`` per non-zero level plus
-    ``_BIT_LAST`` times the zig-zag rank of the last one, and the DCT is orthonormal, so the squared error is
-    the sum over coefficients. For a fixed last position ``L`` every level before it is chosen on its own
-    (0, the step below the coefficient or the step above), level ``L`` is the best non-zero one and those after
-    it are 0; the best ``L`` (or none) follows from prefix sums over zig-zag order, all blocks at once.
+    nonzero: np.ndarray
+    inside_zero: np.ndarray
+    end: np.ndarray
+    magnitude: np.ndarray
+
+
+#: :func:`block_bits`' AC costs in that form.
+SHIPPED_RANK_COSTS = RankCosts(
+    nonzero=np.full(63, _BIT_NZ),
+    inside_zero=np.zeros(63),
+    end=_BIT_LAST * np.arange(64.0),
+    magnitude=np.full(63, _BIT_MAG),
+)
+
+
+def trellis_levels(
+    ratio: np.ndarray, qtable: np.ndarray, lam: float | np.ndarray, costs: RankCosts = SHIPPED_RANK_COSTS
+) -> np.ndarray:
+    """AC levels of ``[N, 8, 8]`` blocks of coefficients over steps (``ratio = F / qtable``) that minimise
+    ``J = sum((F - level * q)^2) + lam * bits`` exactly under the rate model ``costs`` (by default
+    :func:`block_bits`' own); the DC is left at 0 for the caller.
+
+    The DCT is orthonormal, so the squared error is the sum over coefficients. For a fixed last non-zero rank
+    ``L`` every level before it is chosen on its own (0, the step below the coefficient or the step above),
+    level ``L`` is the best non-zero one and those after it are 0; the best ``L`` (or none) follows from prefix
+    sums over zig-zag order, all blocks at once.
     """
     n = len(ratio)
     lam_b = np.reshape(np.asarray(lam, dtype=np.float64), (-1, 1)) if np.ndim(lam) else float(lam)
@@ -147,22 +173,24 @@ def trellis_levels(ratio: np.ndarray, qtable: np.ndarray, lam: float | np.ndarra
     above = below + 1
 
     def cost(level: np.ndarray) -> np.ndarray:
-        bits = _BIT_NZ + _BIT_MAG * np.log2(np.maximum(level, 1))
+        bits = costs.nonzero + costs.magnitude * np.log2(np.maximum(level, 1))
         return ((mag - level) * step) ** 2 + lam_b * bits
 
     zero = (mag * step) ** 2
+    inside_zero = zero + lam_b * costs.inside_zero
     cost_above = cost(above)
     cost_below = np.where(below >= 1, cost(below), np.inf)
     nonzero = np.minimum(cost_below, cost_above)
     nonzero_level = np.where(cost_below <= cost_above, below, above)
-    best = np.minimum(zero, nonzero)
+    best = np.minimum(inside_zero, nonzero)
     # J(L) for the last non-zero level at zig-zag rank L = 1..63, and J(0) = the block without AC.
     before = np.concatenate([np.zeros((n, 1)), np.cumsum(best, axis=1)[:, :-1]], axis=1)
     after = np.cumsum(zero[:, ::-1], axis=1)[:, ::-1] - zero
-    total = before + nonzero + after + lam_b * _BIT_LAST * np.arange(1, 64)
-    last = np.argmin(np.concatenate([zero.sum(axis=1, keepdims=True), total], axis=1), axis=1)
+    total = before + nonzero + after + lam_b * costs.end[1:]
+    empty = zero.sum(axis=1, keepdims=True) + lam_b * costs.end[0]
+    last = np.argmin(np.concatenate([empty, total], axis=1), axis=1)
     rank = np.arange(1, 64)
-    chosen = np.where(best == zero, 0.0, nonzero_level)
+    chosen = np.where(best == inside_zero, 0.0, nonzero_level)
     chosen = np.where(rank < last[:, None], chosen, 0.0)
     chosen = np.where(rank == last[:, None], nonzero_level, chosen)
     levels = np.zeros((n, 64), dtype=np.int64)
