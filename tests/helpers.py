@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +79,46 @@ def block_contexts(sample, n_random: int, seed: int, p_available: float) -> tupl
     flags = rng.random((n_random, 4)) < p_available
     return np.concatenate([p[0] for p in parts] + [noise]), np.concatenate([p[1] for p in parts] + [flags])
 
+
+
+def trellis_cost(
+    ratio: np.ndarray, levels: np.ndarray, qtable: np.ndarray, lam: float, bits: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """A rate model's ``J`` of AC ``levels`` for coefficients over steps ``ratio``: the AC's squared error plus
+    ``lam`` times ``bits`` of the AC (the DC excluded on both sides)."""
+    ac = levels.copy()
+    ac[:, 0, 0] = 0
+    error = ((ratio - ac) * qtable) ** 2
+    error[:, 0, 0] = 0
+    return error.sum(axis=(1, 2)) + lam * bits(ac)
+
+
+def assert_trellis_finds_the_optimum(
+    trellis: Callable[[np.ndarray, np.ndarray, float], np.ndarray],
+    bits: Callable[[np.ndarray], np.ndarray],
+    seed: int,
+    n: int,
+) -> None:
+    """Coefficients only at the first five zig-zag ranks: every level there is 0, the step below or the step
+    above (3^5 choices per block), every later one 0; ``trellis`` must reach the best of them under ``bits``
+    exactly."""
+    from pillow_blockcnn.codec import jpeg
+    from pillow_blockcnn.codec.dct import ZIGZAG
+    from pillow_blockcnn.codec.quantise import lagrangian
+
+    rng = np.random.default_rng(seed)
+    qtable = np.asarray(jpeg.quant_table(30, chroma=False, tables="mse")).reshape(8, 8)
+    first = ZIGZAG[1:6]
+    ratio = np.zeros((n, 8, 8))
+    ratio.reshape(n, 64)[:, first] = rng.laplace(0, 1.5, (n, 5))
+    lam = lagrangian(qtable)
+    got = trellis_cost(ratio, trellis(ratio, qtable, lam), qtable, lam, bits)
+    mag = np.abs(ratio.reshape(n, 64)[:, first])
+    choices = np.stack([np.zeros_like(mag), np.floor(mag), np.floor(mag) + 1], axis=-1)  # [n, 5, 3]
+    best = np.full(n, np.inf)
+    for combo in itertools.product(range(3), repeat=5):
+        levels = np.zeros((n, 64))
+        picked = np.take_along_axis(choices, np.array(combo)[None, :, None].repeat(n, 0), axis=2)[..., 0]
+        levels[:, first] = np.sign(ratio.reshape(n, 64)[:, first]) * picked
+        best = np.minimum(best, trellis_cost(ratio, levels.reshape(n, 8, 8), qtable, lam, bits))
+    np.testing.assert_allclose(got, best, rtol=1e-12, atol=1e-9)

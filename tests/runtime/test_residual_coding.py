@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import numpy as np
@@ -12,7 +11,7 @@ from pillow_blockcnn.codec import jpeg, quantise
 from pillow_blockcnn.codec.block_modes import BlockModeError, decode_modes, encode_modes
 from pillow_blockcnn.codec.blocks import wavefronts
 from pillow_blockcnn.codec.closed_loop import code_predicted, decode_predicted_planes
-from pillow_blockcnn.codec.dct import ZIGZAG, fdct, islow_idct, islow_idct_reference, range_limit
+from pillow_blockcnn.codec.dct import fdct, islow_idct, islow_idct_reference, range_limit
 from pillow_blockcnn.codec.quantise import (
     IDCT_RANGE,
     block_bits,
@@ -22,7 +21,7 @@ from pillow_blockcnn.codec.quantise import (
     trellis_levels,
 )
 from pillow_blockcnn.codec.tiles import front_order, tile_fronts
-from tests.helpers import MeanEdgePredictor
+from tests.helpers import MeanEdgePredictor, assert_trellis_finds_the_optimum, trellis_cost
 
 
 def _libjpeg_decode(levels: np.ndarray, qtable: np.ndarray, coding: str) -> np.ndarray:
@@ -252,35 +251,8 @@ def test_quantising_in_batches_gives_the_levels_of_one_call(monkeypatch, offset_
         np.testing.assert_array_equal(getattr(batched, field), getattr(whole, field))
 
 
-def _model_cost(ratio: np.ndarray, levels: np.ndarray, qtable: np.ndarray, lam: float) -> np.ndarray:
-    """The rate model's ``J`` of AC levels, from :func:`block_bits` itself (DC excluded on both sides)."""
-    ac = levels.copy()
-    ac[:, 0, 0] = 0
-    error = (((ratio - ac) * qtable) ** 2)
-    error[:, 0, 0] = 0
-    return error.sum(axis=(1, 2)) + lam * block_bits(ac)
-
-
 def test_the_trellis_finds_the_rate_models_optimum_by_exhaustive_search() -> None:
-    """Coefficients only at the first five zig-zag positions: every level there is 0, the step below or the step
-    above (3^5 choices per block), every later one 0; the trellis must reach the best of them exactly."""
-    rng = np.random.default_rng(11)
-    qtable = np.asarray(jpeg.quant_table(30, chroma=False, tables="mse")).reshape(8, 8)
-    n = 64
-    ratio = np.zeros((n, 8, 8))
-    first = ZIGZAG[1:6]
-    ratio.reshape(n, 64)[:, first] = rng.laplace(0, 1.5, (n, 5))
-    lam = lagrangian(qtable)
-    got = _model_cost(ratio, trellis_levels(ratio, qtable, lam), qtable, lam)
-    mag = np.abs(ratio.reshape(n, 64)[:, first])
-    choices = np.stack([np.zeros_like(mag), np.floor(mag), np.floor(mag) + 1], axis=-1)  # [n, 5, 3]
-    best = np.full(n, np.inf)
-    for combo in itertools.product(range(3), repeat=5):
-        levels = np.zeros((n, 64))
-        picked = np.take_along_axis(choices, np.array(combo)[None, :, None].repeat(n, 0), axis=2)[..., 0]
-        levels[:, first] = np.sign(ratio.reshape(n, 64)[:, first]) * picked
-        best = np.minimum(best, _model_cost(ratio, levels.reshape(n, 8, 8), qtable, lam))
-    np.testing.assert_allclose(got, best, rtol=1e-12, atol=1e-9)
+    assert_trellis_finds_the_optimum(trellis_levels, block_bits, seed=11, n=64)
 
 
 def test_the_trellis_is_never_worse_than_rounding_or_the_dead_zone_under_the_model() -> None:
@@ -288,9 +260,9 @@ def test_the_trellis_is_never_worse_than_rounding_or_the_dead_zone_under_the_mod
     qtable = np.asarray(jpeg.quant_table(50, chroma=False, tables="mse")).reshape(8, 8)
     ratio = rng.laplace(0, 2.0, (300, 8, 8)) / np.sqrt(1 + np.add.outer(np.arange(8), np.arange(8)))
     for lam in (0.0, lagrangian(qtable), 10 * lagrangian(qtable)):
-        trellis = _model_cost(ratio, trellis_levels(ratio, qtable, lam), qtable, lam)
+        trellis = trellis_cost(ratio, trellis_levels(ratio, qtable, lam), qtable, lam, block_bits)
         for other in (np.rint(ratio), np.sign(ratio) * np.floor(np.abs(ratio) + 0.33)):
-            assert (trellis <= _model_cost(ratio, other, qtable, lam) + 1e-9).all()
+            assert (trellis <= trellis_cost(ratio, other, qtable, lam, block_bits) + 1e-9).all()
 
 
 def test_with_the_trellis_blocks_cost_no_more_than_without_it(monkeypatch) -> None:

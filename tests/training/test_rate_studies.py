@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from export.studies import rate_model_position as rmp
 from export.studies import tune_tables
-from pillow_blockcnn.codec import jpeg, quantise
 from pillow_blockcnn.codec.dct import ZIGZAG
+from tests.helpers import assert_trellis_finds_the_optimum
 
 
 def test_position_features_count_what_they_name() -> None:
@@ -25,31 +23,8 @@ def test_position_features_count_what_they_name() -> None:
 
 
 def test_the_position_trellis_finds_its_models_optimum_by_exhaustive_search() -> None:
-    rng = np.random.default_rng(21)
     model = rmp.PositionModel(np.array([1.6, 1.8, 0.01, 0.4, 0.01, 1.2, 0.8, 1.4, 0.6, 4.0]))
-    qtable = np.asarray(jpeg.quant_table(30, chroma=False, tables="mse")).reshape(8, 8)
-    n, first = 48, ZIGZAG[1:6]
-    ratio = np.zeros((n, 8, 8))
-    ratio.reshape(n, 64)[:, first] = rng.laplace(0, 1.5, (n, 5))
-    lam = quantise.lagrangian(qtable)
-
-    def cost(levels: np.ndarray) -> np.ndarray:
-        ac = levels.copy()
-        ac[:, 0, 0] = 0
-        error = ((ratio - ac) * qtable) ** 2
-        error[:, 0, 0] = 0
-        return error.sum(axis=(1, 2)) + lam * model.bits(ac)
-
-    got = cost(model.trellis(ratio, qtable, lam))
-    mag = np.abs(ratio.reshape(n, 64)[:, first])
-    choices = np.stack([np.zeros_like(mag), np.floor(mag), np.floor(mag) + 1], axis=-1)
-    best = np.full(n, np.inf)
-    for combo in itertools.product(range(3), repeat=5):
-        levels = np.zeros((n, 64))
-        picked = np.take_along_axis(choices, np.array(combo)[None, :, None].repeat(n, 0), axis=2)[..., 0]
-        levels[:, first] = np.sign(ratio.reshape(n, 64)[:, first]) * picked
-        best = np.minimum(best, cost(levels.reshape(n, 8, 8)))
-    np.testing.assert_allclose(got, best, rtol=1e-12, atol=1e-9)
+    assert_trellis_finds_the_optimum(model.trellis, model.bits, seed=21, n=48)
 
 
 def test_tune_tables_scores_both_metrics_and_their_mean() -> None:
