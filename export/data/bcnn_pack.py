@@ -11,7 +11,8 @@ slow to do per batch, so the crops are coded once, here, with the package's own 
 * ``clean``, ``decoded``: ``[N, S, S, 3]`` uint8 (gray crops are stored as three equal channels);
 * ``quality``, ``tables`` (index into ``TABLES``), ``subsampling`` (2, 0, or -1 for gray): ``[N]`` int;
 * ``val_clean``, ``val_decoded`` (object arrays of images), ``val_quality``: the validation split's centre crops (the same held-out
-  images as every deblocker run), default save at ``VAL_QUALITIES`` with the PSNR tables.
+  images as every deblocker run), default save at ``VAL_QUALITIES`` with one table set (``--val-tables``; the PSNR
+  tables unless told).
 
 Crops are grid-aligned, rotated/flipped, and their settings drawn per crop from a generator seeded by
 ``(seed, index)``, so a pack is a pure function of its arguments and the training images.
@@ -32,11 +33,13 @@ from pillow_blockcnn import pipeline
 from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = ("mse", "ssim", "jpeg")
-# The PSNR tables (the default when the shipped restorers were trained; photographs now get "balanced", between
-# "mse" and "ssim"), the tune="ssim" tables, libjpeg's. Packs stay reproducible; a restorer trained for the
-# balanced default would add it here.
-TABLE_PROB = (0.5, 0.3, 0.2)
+TABLES = ("mse", "ssim", "jpeg", "balanced")
+# The PSNR tables (the default until 2026-12-06 and still the one for screen content), the tune="ssim" tables,
+# libjpeg's, and "balanced" (the default for photographs since 2026-12-06). ``tables`` in a pack indexes this
+# tuple, so a new set goes at its end. The default mix is the one `dblk-6`'s packs were built with; a new
+# set drawn with probability 0 leaves every draw as it was (numpy's choice inverts the cumulative sum), so
+# those packs are rebuilt byte for byte.
+TABLE_PROB = (0.5, 0.3, 0.2, 0.0)
 VAL_QUALITIES = (10, 20, 30, 40)
 _CONFIG = REPO / "export/configs/deblock/deblock_v1.json"  # whose held-out split every deblocker run shares
 
@@ -58,8 +61,10 @@ def code(crop: np.ndarray, quality: int, tables: str, subsampling: int) -> np.nd
                                   deblock=False, reconstruct=True).reconstruction
 
 
-def _sample(args: tuple[int, int, int, list[Path]]) -> tuple[np.ndarray, np.ndarray, int, int, int]:
-    seed, index, size, files = args
+def _sample(
+    args: tuple[int, int, int, list[Path], tuple[float, ...]],
+) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    seed, index, size, files, table_prob = args
     rng = np.random.default_rng([seed, index])
     img = load_rgb(files[int(rng.integers(len(files)))])
     while min(img.shape[:2]) < size:
@@ -72,7 +77,7 @@ def _sample(args: tuple[int, int, int, list[Path]]) -> tuple[np.ndarray, np.ndar
         crop = crop[:, ::-1]
     crop = np.ascontiguousarray(crop)
     quality = int(rng.integers(5, 51)) if rng.random() < 0.8 else int(rng.integers(51, 96))
-    tables = int(rng.choice(len(TABLES), p=TABLE_PROB))
+    tables = int(rng.choice(len(TABLES), p=table_prob))
     u = rng.random()
     subsampling = 2 if u < 0.8 else (0 if u < 0.9 else -1)
     decoded = code(crop, quality, TABLES[tables], subsampling)
@@ -81,10 +86,10 @@ def _sample(args: tuple[int, int, int, list[Path]]) -> tuple[np.ndarray, np.ndar
     return crop, decoded, quality, tables, subsampling
 
 
-def _validation(args: tuple[Path, int, int]) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    path, size, _ = args
+def _validation(args: tuple[Path, int, str]) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    path, size, tables = args
     clean = centre_crop(load_rgb(path), size)
-    return [(clean, code(clean, q, "mse", 2), q) for q in VAL_QUALITIES]
+    return [(clean, code(clean, q, tables, 2), q) for q in VAL_QUALITIES]
 
 
 def _objects(arrays: list[np.ndarray]) -> np.ndarray:
@@ -94,11 +99,20 @@ def _objects(arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def build(crops: int, size: int, seed: int, workers: int, val_crop: int = 192) -> dict[str, np.ndarray]:
+def build(
+    crops: int,
+    size: int,
+    seed: int,
+    workers: int,
+    val_crop: int = 192,
+    table_prob: tuple[float, ...] = TABLE_PROB,
+    val_tables: str = "mse",
+) -> dict[str, np.ndarray]:
     train_files, val_files = split()
     with ProcessPoolExecutor(workers) as pool:
-        rows = list(pool.map(_sample, [(seed, i, size, train_files) for i in range(crops)], chunksize=16))
-        val = [r for rs in pool.map(_validation, [(p, val_crop, 0) for p in val_files]) for r in rs]
+        jobs = [(seed, i, size, train_files, table_prob) for i in range(crops)]
+        rows = list(pool.map(_sample, jobs, chunksize=16))
+        val = [r for rs in pool.map(_validation, [(p, val_crop, val_tables) for p in val_files]) for r in rs]
     return {
         "clean": np.stack([r[0] for r in rows]),
         "decoded": np.stack([r[1] for r in rows]),
@@ -111,6 +125,22 @@ def build(crops: int, size: int, seed: int, workers: int, val_crop: int = 192) -
     }
 
 
+def _table_prob(text: str) -> tuple[float, ...]:
+    """``--table-prob``'s ``set=p,...`` as probabilities in ``TABLES`` order."""
+    given: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in TABLES:
+            msg = f"{item!r}: expected SET=PROBABILITY with SET one of {', '.join(TABLES)}"
+            raise argparse.ArgumentTypeError(msg)
+        given[name.strip()] = float(value)
+    probs = tuple(given.get(name, 0.0) for name in TABLES)
+    if min(probs) < 0 or abs(sum(probs) - 1.0) > 1e-6:
+        msg = f"{text!r}: the probabilities must be non-negative and sum to 1 (they sum to {sum(probs):g})"
+        raise argparse.ArgumentTypeError(msg)
+    return probs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -118,8 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--table-prob", type=_table_prob, default=TABLE_PROB, metavar="SET=P,...",
+                        help=f"how often each table set is drawn, e.g. balanced=0.45,mse=0.2,ssim=0.15,jpeg=0.2 "
+                             f"(sets: {', '.join(TABLES)}; unnamed ones 0; default: dblk-6's mix {TABLE_PROB})")
+    parser.add_argument("--val-tables", choices=TABLES, default="mse",
+                        help="the table set of the validation crops (default: mse, as every earlier pack)")
     args = parser.parse_args(argv)
-    pack = build(args.crops, args.size, args.seed, args.workers)
+    pack = build(args.crops, args.size, args.seed, args.workers, table_prob=args.table_prob, val_tables=args.val_tables)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **pack)
     print(f"wrote {args.out}: {len(pack['clean'])} crops, {len(pack['val_clean'])} validation crops, "

@@ -4,6 +4,7 @@ exactly."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float
 from tests.training.helpers import train_whole_and_split
 
 
-@pytest.mark.parametrize(("tables", "subsampling"), [("mse", 2), ("ssim", 0), ("jpeg", -1)])
+@pytest.mark.parametrize(("tables", "subsampling"), [("mse", 2), ("ssim", 0), ("jpeg", -1), ("balanced", 2)])
 def test_pack_decodes_are_what_the_decoder_shows(sample, tables, subsampling) -> None:
     crop = np.asarray(sample.convert("RGB"))[:64, :96].copy()
     decoded = bcnn_pack.code(crop, 25, tables, subsampling)
@@ -33,6 +34,17 @@ def test_pack_decodes_are_what_the_decoder_shows(sample, tables, subsampling) ->
     with Image.open(io.BytesIO(buf.getvalue())) as im:
         shown = np.asarray(im.convert("RGB"))
     assert np.array_equal(decoded, shown)
+
+
+def test_table_mix_parses_by_name_and_keeps_earlier_packs_draws() -> None:
+    assert bcnn_pack._table_prob("balanced=0.5,mse=0.5") == (0.5, 0.0, 0.0, 0.5)
+    for bad in ("balanced=0.5", "sharp=1", "mse"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bcnn_pack._table_prob(bad)
+    # the default mix gives the table set of every crop of the packs built before "balanced" was added
+    old = [int(np.random.default_rng([7, i]).choice(3, p=(0.5, 0.3, 0.2))) for i in range(2000)]
+    new = [int(np.random.default_rng([7, i]).choice(len(bcnn_pack.TABLES), p=bcnn_pack.TABLE_PROB)) for i in range(2000)]
+    assert old == new
 
 
 def test_torch_ms_ssim_is_the_benchmark_ms_ssim() -> None:
