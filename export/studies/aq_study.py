@@ -26,6 +26,9 @@ from pillow_blockcnn.codec import image, quantise
 from pillow_blockcnn.format.container import write_container
 from pillow_blockcnn.metrics import psnr
 
+#: The PSNR tables, with which the committed results were measured (the default save's until 2026-12-06).
+TABLES = "mse"
+
 GRID = (10, 20, 30, 40, 50, 60)
 
 
@@ -45,7 +48,7 @@ def curve(images: list[np.ndarray], deblock: str | None) -> dict[str, list[float
         predictor = runtime.predictor_for(runtime.default_model("predict").id, q)
         bpp, db, ms = [], [], []
         for rgb in images:
-            enc = image.encode(rgb, "RGB", q, predictor=predictor, reconstruct=True)
+            enc = image.encode(rgb, "RGB", q, predictor=predictor, reconstruct=True, tables=TABLES)
             out = enc.reconstruction
             if deblock:
                 out = runtime.deblock_array(out, q, deblock)
