@@ -108,17 +108,28 @@ def build(
     table_prob: tuple[float, ...] = TABLE_PROB,
     val_tables: str = "mse",
 ) -> dict[str, np.ndarray]:
-    train_files, val_files = split()
+    train_files, _ = split()
     with ProcessPoolExecutor(workers) as pool:
         jobs = [(seed, i, size, train_files, table_prob) for i in range(crops)]
         rows = list(pool.map(_sample, jobs, chunksize=16))
-        val = [r for rs in pool.map(_validation, [(p, val_crop, val_tables) for p in val_files]) for r in rs]
     return {
         "clean": np.stack([r[0] for r in rows]),
         "decoded": np.stack([r[1] for r in rows]),
         "quality": np.array([r[2] for r in rows], dtype=np.int16),
         "tables": np.array([r[3] for r in rows], dtype=np.int8),
         "subsampling": np.array([r[4] for r in rows], dtype=np.int8),
+        **validation_crops(val_tables, val_crop, workers),
+    }
+
+
+def validation_crops(tables: str = "mse", size: int = 192, workers: int = 2) -> dict[str, np.ndarray]:
+    """A pack's validation part on its own: ``val_clean``, ``val_decoded``, ``val_quality`` for the held-out
+    images' centre crops coded with ``tables`` at ``VAL_QUALITIES`` (what ``validate_bcnn_deblock --tables``
+    scores restorers on, without building a pack)."""
+    _, val_files = split()
+    with ProcessPoolExecutor(workers) as pool:
+        val = [r for rs in pool.map(_validation, [(p, size, tables) for p in val_files]) for r in rs]
+    return {
         "val_clean": _objects([v[0] for v in val]),
         "val_decoded": _objects([v[1] for v in val]),
         "val_quality": np.array([v[2] for v in val], dtype=np.int16),

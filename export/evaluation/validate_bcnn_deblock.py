@@ -5,7 +5,13 @@ restoration model for the codec's own output (float or int8, which checkpoint) w
         --pack runs/bcnn_pack.npz --out results/validation/validation_bcnn_dblk-6.json
 
 The crops are the pack's validation part (``export.data.bcnn_pack``: 192-pixel centre crops of the 24
-held-out training images, coded by the default save at q10/20/30/40, not deblocked). Reported per model and
+held-out training images, coded by the default save at q10/20/30/40, not deblocked), or, with ``--tables``,
+the same crops coded here with each table set named (no pack needed):
+
+    python -m export.evaluation.validate_bcnn_deblock pillow_blockcnn/models/dblk-6.onnx \
+        pillow_blockcnn/models/dblk-9.onnx --tables balanced mse ssim jpeg \
+        --out results/validation/validation_bcnn_dblk-9_tables.json
+ Reported per model and
 quality: the gain over the undeblocked decode in PSNR-RGB, Y-PSNR (MATLAB's BT.601 Y) and MS-SSIM (RGB mean,
 dB), and the restoration time per megapixel (2 threads, crops run one at a time). Also writes ``<out>.md``.
 """
@@ -21,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from export.data.bcnn_pack import load
+from export.data.bcnn_pack import TABLES, load, validation_crops
 from export.evaluation.evaluate_deblock import onnx_restorer
 from export.evaluation.metrics import ms_ssim_rgb_db, psnr, rgb_to_y_matlab
 from pillow_blockcnn.runtime.jfif import rgb_to_ycbcr_float, to_uint8, ycbcr_to_rgb_float
@@ -55,19 +61,28 @@ def score(pack: dict[str, np.ndarray], model: Path, threads: int) -> dict[str, A
 
 
 def markdown(res: dict[str, Any]) -> str:
+    if "by_tables" in res:
+        parts = [(f"Deblocking .bcnn decodes of held-out training crops, coded with each table set; {res['date']}, "
+                 f"{res['machine']}, {res['threads']} threads.\n")]
+        for tables, part in res["by_tables"].items():
+            parts.append(f"## tables `{tables}` ({part['crops']} crops)\n\n" + _model_tables(part["models"]))
+        return "\n".join(parts)
+    head = (f"Deblocking .bcnn decodes of held-out training crops ({res['crops']} crops, {res['pack']}); "
+            f"{res['date']}, {res['machine']}, {res['threads']} threads.\n\n")
+    return head + _model_tables(res["models"])
+
+
+def _model_tables(models: dict[str, Any]) -> str:
     lines = [
-        (f"Deblocking .bcnn decodes of held-out training crops ({res['crops']} crops, {res['pack']}); "
-         f"{res['date']}, {res['machine']}, {res['threads']} threads."),
-        "",
         "| model | q | PSNR-RGB gain (dB) | Y gain (dB) | MS-SSIM gain (dB) |",
         "|---|---|---|---|---|",
     ]
-    for name, r in res["models"].items():
+    for name, r in models.items():
         for key in [k for k in r if k.startswith("q")] + ["mean"]:
             row = r if key == "mean" else r[key]
             lines.append(f"| {name} | {key} | {row['gain_rgb']:+.3f} | {row['gain_y']:+.3f} | {row['gain_msssim']:+.3f} |")
     lines += ["", "| model | s per MP (crops one at a time) |", "|---|---|"]
-    lines += [f"| {name} | {r['s_per_mp']:.3f} |" for name, r in res["models"].items()]
+    lines += [f"| {name} | {r['s_per_mp']:.3f} |" for name, r in models.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -75,12 +90,22 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", type=Path, nargs="+")
     ap.add_argument("--pack", type=Path, default=Path("runs/bcnn_pack.npz"))
+    ap.add_argument("--tables", nargs="+", choices=TABLES, default=None,
+                    help="instead of a pack's crops: the held-out crops coded here with each of these table sets")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    pack = load(args.pack)
-    res = {"date": str(date.today()), "machine": machine(), "threads": args.threads, "pack": str(args.pack),
-           "crops": len(pack["val_clean"]), "models": {m.name: score(pack, m, args.threads) for m in args.models}}
+    res: dict[str, Any] = {"date": str(date.today()), "machine": machine(), "threads": args.threads}
+    if args.tables:
+        res["by_tables"] = {}
+        for tables in args.tables:
+            crops = validation_crops(tables)
+            res["by_tables"][tables] = {"crops": len(crops["val_clean"]),
+                                        "models": {m.name: score(crops, m, args.threads) for m in args.models}}
+    else:
+        pack = load(args.pack)
+        res |= {"pack": str(args.pack), "crops": len(pack["val_clean"]),
+                "models": {m.name: score(pack, m, args.threads) for m in args.models}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     args.out.with_suffix(".md").write_text(markdown(res))

@@ -25,6 +25,8 @@ from pillow_blockcnn.metrics import psnr
 from pillow_blockcnn.runtime.machine import machine
 
 __all__ = ["CODECS", "Codec", "evaluate", "markdown", "pillow_saver"]
+
+
 @dataclass(frozen=True)
 class Codec:
     name: str

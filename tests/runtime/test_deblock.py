@@ -163,10 +163,11 @@ def test_the_packaged_deblocker_is_recommended_where_it_helps(sample) -> None:
         assert im.info["models"][-1] == runtime.default_model("deblock", "mse").id
 
 
-@pytest.mark.parametrize("model_id", ["dblk-6", "dblk-7", "dblk-8"])
+@pytest.mark.parametrize("model_id", [m.id for m in runtime.models("deblock") if "bcnn" in m.restores])
 def test_every_packaged_bcnn_restorer_brings_a_decode_closer_to_the_original(sample, model_id) -> None:
-    """The speed/quality choices a decoder may make (README: dblk-7 fastest, dblk-8 between) are real
-    restorers of this codec's decodes, not just loadable files; the faster ones are not better than dblk-6."""
+    """The speed/quality choices a decoder may make (README: dblk-7 fastest, dblk-8 between, dblk-6 the
+    restorer before dblk-9) are real restorers of this codec's decodes, not just loadable files, and none is
+    clearly better than the one new files recommend."""
     src = sample.crop((100, 60, 292, 188))
     original = np.asarray(src, dtype=np.float64)
     data = save_bytes(src, quality=20, deblock=True)
@@ -180,7 +181,7 @@ def test_every_packaged_bcnn_restorer_brings_a_decode_closer_to_the_original(sam
 
     plain, restored = error(False), error(model_id)
     assert restored < 0.9 * plain
-    assert restored >= 0.97 * error("dblk-6")
+    assert restored >= 0.97 * error(runtime.default_model("deblock", "balanced").id)
 
 
 def _open_plain(src: Image.Image, quality: int) -> Image.Image:

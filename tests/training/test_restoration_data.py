@@ -104,3 +104,22 @@ def test_validate_bcnn_deblock_scores_models_on_the_pack(tmp_path, sample) -> No
     assert set(res["q20"]) == {"gain_rgb", "gain_y", "gain_msssim"}
     assert np.isfinite([res["gain_rgb"], res["gain_msssim"], res["s_per_mp"]]).all()
     assert "| test-deblock.onnx | mean |" in out.with_suffix(".md").read_text()
+
+
+def test_validate_bcnn_deblock_codes_the_held_out_crops_per_table_set(tmp_path, sample, monkeypatch) -> None:
+    from export.evaluation import validate_bcnn_deblock
+    from tests.helpers import STAND_INS
+
+    image = tmp_path / "held_out.png"
+    sample.convert("RGB").crop((0, 0, 64, 48)).save(image)
+    monkeypatch.setattr(bcnn_pack, "split", lambda: ([], [image]))
+    out = tmp_path / "v.json"
+    validate_bcnn_deblock.main([str(STAND_INS / "test-deblock.onnx"), "--tables", "balanced", "mse", "--out", str(out),
+                                "--threads", "1"])
+    by_tables = json.loads(out.read_text())["by_tables"]
+    assert list(by_tables) == ["balanced", "mse"]
+    assert by_tables["mse"]["crops"] == len(bcnn_pack.VAL_QUALITIES)
+    # the two table sets code the same crops differently, so the restorer's scores differ
+    gains = [by_tables[t]["models"]["test-deblock.onnx"]["gain_rgb"] for t in ("balanced", "mse")]
+    assert gains[0] != gains[1]
+    assert "## tables `mse`" in out.with_suffix(".md").read_text()
