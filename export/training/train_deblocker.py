@@ -1,8 +1,11 @@
-"""Train the deblocking network on CPU; resumable, logged, checkpointed.
+"""Train the deblocking network; resumable, logged, checkpointed. On the CPU by default; ``--device cuda`` runs the
+same code and data on a GPU (a machine without ``../shared`` needs only the pack a pack config names).
 
 Usage (from the repository root)::
 
     nohup .venv/bin/python -m export.training.train_deblocker --config export/configs/deblock/deblock_v1.json > runs/deblock_v1.out 2>&1 &
+    python -m export.training.train_deblocker --config export/configs/deblock/deblock_v16.json --device cuda \
+        --run-dir $OUT/deblock_v16
 
 Writes ``runs/<name>/``: ``last.pt`` (every ``ckpt_minutes`` and at each validation), ``best.pt`` (highest mean
 validation gain, Y and RGB averaged), ``log.jsonl`` and ``config.json``. Restarting the same command resumes
@@ -85,7 +88,7 @@ class Validator:
         for q in VAL_QUALITIES:
             outs = []
             for x in self.inputs[q]:
-                y = model(torch.from_numpy(x)[None])[0].numpy()
+                y = model(torch.from_numpy(x)[None].to(_device(model)))[0].cpu().numpy()
                 outs.append(to_uint8(ycbcr_to_rgb_float(y.transpose(1, 2, 0) * 255.0)))
             sy, srgb = self._scores(outs)
             res[f"q{q}"] = {"gain_y": sy - self.base[q][0], "gain_rgb": srgb - self.base[q][1]}
@@ -174,7 +177,7 @@ class PackValidator:
         gains: dict[int, list[np.ndarray]] = {}
         for d, c, q, base in zip(self.decoded, self.clean, self.quality, self.base):
             x = make_input(rgb_to_ycbcr_float(d), q)
-            y = model(torch.from_numpy(x)[None])[0].numpy()
+            y = model(torch.from_numpy(x)[None].to(_device(model)))[0].cpu().numpy()
             out = to_uint8(ycbcr_to_rgb_float(y.transpose(1, 2, 0) * 255.0))
             gains.setdefault(q, []).append(np.subtract(self._scores(out, c), base))
         model.train()
@@ -215,6 +218,11 @@ def save(path: Path, **state: Any) -> None:
 
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are (validation inputs go there)."""
+    return next(model.parameters()).device
+
+
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -247,7 +255,9 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this step (smoke tests)")
     ap.add_argument("--run-dir", type=Path, default=None, help="override runs/<name>")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda; same code, same data")
     args = ap.parse_args()
+    device = torch.device(args.device)
 
     cfg = json.loads(args.config.read_text())
     torch.set_num_threads(cfg.get("threads", 2))
@@ -309,11 +319,17 @@ def main() -> None:
         pruned = _pruned_start(model, cfg["prune"], sampler)
     if qat is not None and not last.exists() and cfg["qat"].get("ranges"):
         qat.load_onnx_ranges(cfg["qat"]["ranges"])  # export.conversion.quantize's int8 model of the starting weights
+    # To the device after every load (pruning runs its teacher on the CPU). The parameters move in place, so
+    # the optimiser keeps them; loading its state again moves a resumed run's moments next to them.
+    net.to(device)
+    if last.exists():
+        opt.load_state_dict(opt.state_dict())
     log_path = run_dir / "log.jsonl"
     log(log_path, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline=validator.baseline(),
-        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"), pruned=pruned)
+        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"), pruned=pruned,
+        device=str(device))
 
     s = cfg["schedule"]
     total, stop = s["total_iters"], min(s["total_iters"], args.max_steps or s["total_iters"])
@@ -332,7 +348,7 @@ def main() -> None:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, t, *teacher_out = (b.contiguous(memory_format=layout) for b in sampler.batch(step))
+        x, t, *teacher_out = (b.to(device).contiguous(memory_format=layout) for b in sampler.batch(step))
         out = net(x)
         loss = distillation_loss(out, t, teacher_out[0], cfg) if teacher_out else restoration_loss(out, t, cfg.get("loss"))
         opt.zero_grad(set_to_none=True)
