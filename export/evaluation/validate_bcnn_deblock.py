@@ -11,9 +11,10 @@ the same crops coded here with each table set named (no pack needed):
     python -m export.evaluation.validate_bcnn_deblock pillow_blockcnn/models/dblk-6.onnx \
         pillow_blockcnn/models/dblk-9.onnx --tables balanced mse ssim jpeg \
         --out results/validation/validation_bcnn_dblk-9_tables.json
- Reported per model and
-quality: the gain over the undeblocked decode in PSNR-RGB, Y-PSNR (MATLAB's BT.601 Y) and MS-SSIM (RGB mean,
-dB), and the restoration time per megapixel (2 threads, crops run one at a time). Also writes ``<out>.md``.
+
+Reported per model and quality: the gain over the undeblocked decode in PSNR-RGB, Y-PSNR (MATLAB's BT.601 Y)
+and MS-SSIM (RGB mean, dB), and the restoration time per megapixel (2 threads, crops run one at a time). Also
+writes ``<out>.md``.
 """
 
 from __future__ import annotations
