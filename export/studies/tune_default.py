@@ -5,10 +5,11 @@ JPEG on PSNR-RGB *and* MS-SSIM, against AVIF measured in the same run, on held-o
     python -m export.studies.tune_default --json results/studies/tune_default.json \
         --variant psnr=mse:0.33:1 --variant ssim=ssim:0.33:1 --variant ssim-dz45=ssim:0.45:1
 
-A variant is ``name=tables:deadzone:lambda_scale[:trellis]``: the table set, ``quantise.DEADZONE`` (the
-rounding offset of AC levels, 0.33 by default; larger keeps more of a texture's energy, which MS-SSIM rewards
-and PSNR pays for in bits), a factor on ``quantise.RD_LAMBDA`` and, optionally, ``quantise.TRELLIS`` (0 or 1;
-the shipped setting when omitted). Every variant codes through ``Image.save`` as users do
+A variant is ``name=tables:deadzone:lambda_scale[:trellis[:subsampling]]``: the table set, ``quantise.DEADZONE``
+(the rounding offset of AC levels, 0.33 by default; larger keeps more of a texture's energy, which MS-SSIM
+rewards and PSNR pays for in bits), a factor on ``quantise.RD_LAMBDA``, optionally ``quantise.TRELLIS`` (0 or 1;
+``-`` or omitted: the shipped setting) and the chroma subsampling (``420``, ``422`` or ``444``; omitted: the
+save's default). Every variant codes through ``Image.save`` as users do
 (prediction where it pays, deblocking forced on as in ``evaluate_compression``'s ``bcnn-*`` rows), on centre
 crops of the 24 images the restorers and predictors never trained on (split seed 1234), and is scored by the
 same code as the Kodak table (``export.evaluation.evaluate_compression``): its BD-rates against JPEG on both
@@ -34,6 +35,7 @@ from export.evaluation import evaluate_compression as ev
 from export.evaluation.report import emit
 from pillow_blockcnn.codec import quantise
 
+SUBSAMPLING = {"420": "4:2:0", "422": "4:2:2", "444": "4:4:4"}
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 
 
@@ -48,21 +50,23 @@ def _rdo(deadzone: float, lambda_scale: float, trellis: bool) -> Iterator[None]:
 
 
 def variant_codec(spec: str) -> ev.Codec:
-    """``name=tables:deadzone:lambda_scale[:trellis]`` -> a codec for ``evaluate_compression.evaluate``."""
+    """``name=tables:deadzone:lambda_scale[:trellis[:subsampling]]`` -> a codec for ``evaluate_compression``."""
     name, _, params = spec.partition("=")
     tables, deadzone, scale, *rest = params.split(":")
     dz, ls = float(deadzone), float(scale)
-    trellis = bool(int(rest[0])) if rest else quantise.TRELLIS
+    trellis = bool(int(rest[0])) if rest and rest[0] != "-" else quantise.TRELLIS
+    extra = {"subsampling": SUBSAMPLING[rest[1]]} if len(rest) > 1 else {}
     base = ev.CODECS[f"bcnn-predict-deblock-{tables}"]
 
     def save(im: Image.Image, quality: int) -> bytes:
         with _rdo(dz, ls, trellis):
             out = io.BytesIO()
-            im.save(out, "BCNN", quality=quality, tables=tables, deblock=True)
+            im.save(out, "BCNN", quality=quality, tables=tables, deblock=True, **extra)
             return out.getvalue()
 
     return replace(base, name=f"bcnn-{name}", description=f".bcnn default save, tables={tables}, "
-                   f"DEADZONE={dz}, RD_LAMBDA x{ls}, TRELLIS={trellis}, deblock forced on", save=save)
+                   f"DEADZONE={dz}, RD_LAMBDA x{ls}, TRELLIS={trellis}, "
+                   f"subsampling {extra.get('subsampling', 'default')}, deblock forced on", save=save)
 
 
 def margins(bd: dict[str, dict], name: str) -> dict[str, float]:
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("HEIGHT", "WIDTH"))
     ap.add_argument("--either-orientation", action="store_true",
                     help="crop portrait images too, turned (HEIGHT x WIDTH becomes WIDTH x HEIGHT)")
-    ap.add_argument("--variant", action="append", required=True, help="name=tables:deadzone:lambda_scale[:trellis]")
+    ap.add_argument("--variant", action="append", required=True, help="name=tables:deadzone:lambda_scale[:trellis[:subsampling]]")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     _, held_out = split_holdout(list_images(args.data), 24, 1234)

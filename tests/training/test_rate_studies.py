@@ -35,3 +35,24 @@ def test_tune_tables_scores_both_metrics_and_their_mean() -> None:
     assert abs(scores["bd_rate_psnr"] + 10) < 1e-6
     assert abs(scores["bd_rate_ms_ssim"] + 10) < 1e-6
     assert abs(scores["bd_rate_both"] + 10) < 1e-6
+
+
+def test_tune_default_variants_carry_their_subsampling_and_rdo_settings() -> None:
+    import io
+
+    from PIL import Image
+
+    from export.studies import tune_default
+    from pillow_blockcnn.codec import quantise
+    from pillow_blockcnn.format.container import read_header
+
+    rgb = np.random.default_rng(5).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    dz_before = quantise.DEADZONE
+    codes = {}
+    for code in ("420", "422", "444"):
+        codec = tune_default.variant_codec(f"v{code}=balanced:0.4:1:-:{code}")
+        header, _ = read_header(io.BytesIO(codec.save(Image.fromarray(rgb), 40)))
+        codes[code] = (header.subsampling, header.tables)
+    assert codes == {"420": (2, "balanced"), "422": (1, "balanced"), "444": (0, "balanced")}
+    assert quantise.DEADZONE == dz_before  # the variant's settings are undone after its save
+    assert "subsampling default" in tune_default.variant_codec("d=mse:0.33:1").description
