@@ -1,8 +1,13 @@
-"""Could the encoder, which alone has the original, steer the restorer with a few bytes of side information?
+"""What is left for restoration to take: where the restored decode's error lies, and whether the encoder, which
+alone has the original, could steer the restorer with a few bytes of side information.
 
-    python -m export.studies.restoration_side_info --json results/studies/restoration_side_info.json
+    python -m export.studies.restoration_headroom --json results/studies/restoration_headroom.json
 
-Two kinds that video codecs use after their loop filters, measured on what the default save writes:
+Measured on what the default save writes:
+
+* **the error by scale**: the share of the restored (and of the unrestored) decode's squared error that is
+  left in the means of 8x8, 16x16 and 32x32 squares, i.e. what a coarser level of the restorer (more context)
+  could reach at most;
 
 * **a restoration strength**: the restorer's quality input (``deblock_array``'s ``quality``, the file's
   quality by default) chosen per image from ``--offsets`` around it, as an encoder would search it and
@@ -38,6 +43,8 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 #: Filter coefficients are stored in units of 1/COEF_SCALE as int16.
 COEF_SCALE = 1024
 FILTER_BYTES = 3 * 37 * 2
+#: Square sides (pixels) over which the error's mean is taken.
+SCALES = (8, 16, 32)
 
 
 def _shifts(plane: np.ndarray, radius: int) -> list[np.ndarray]:
@@ -63,6 +70,14 @@ def post_filter(restored: np.ndarray, decoded: np.ndarray, original: np.ndarray,
     return out
 
 
+def _coarse_share(x: np.ndarray, original: np.ndarray, k: int) -> float:
+    """The share of the squared error of ``x`` that its means over aligned k x k squares hold."""
+    err = x.astype(np.float64) - original
+    h, w = err.shape[0] // k * k, err.shape[1] // k * k
+    means = err[:h, :w].reshape(h // k, k, w // k, k, -1).mean(axis=(1, 3))
+    return float(np.mean(means**2) / np.mean(err**2))
+
+
 def _pixels(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
@@ -82,6 +97,8 @@ def measure_image(rgb: np.ndarray, qualities: list[int], offsets: list[int], mod
             decoded = np.asarray(im.convert("RGB"))
         by_offset = {o: _score(runtime.deblock_array(decoded, min(100, max(1, q + o)), model), rgb) for o in offsets}
         restored = runtime.deblock_array(decoded, q, model)
+        coarse = {str(k): _coarse_share(restored, rgb, k) for k in SCALES}
+        coarse_decoded = {str(k): _coarse_share(decoded, rgb, k) for k in SCALES}
         filtered = _pixels(post_filter(restored.astype(np.float64), decoded.astype(np.float64), rgb.astype(np.float64)))
         rows.append(
             {
@@ -90,6 +107,8 @@ def measure_image(rgb: np.ndarray, qualities: list[int], offsets: list[int], mod
                 "restored": _score(restored, rgb),
                 "offsets": {str(o): s for o, s in by_offset.items()},
                 "filtered": _score(filtered, rgb),
+                "coarse_share": coarse,
+                "coarse_share_decoded": coarse_decoded,
             }
         )
     return rows
@@ -119,6 +138,8 @@ def summarise(images: list[list[dict]], offsets: list[int]) -> list[dict]:
         row["filter_mean_gain_db"] = gain.mean(0).round(4).tolist()
         row["filter_rate_saving_pct"] = round(100 * float(np.mean(saving)), 2)
         row["filter_side_info_pct"] = round(100 * float(np.mean(cost)), 2)
+        for key in ("coarse_share", "coarse_share_decoded"):
+            row[key] = {str(k): round(float(np.mean([img[i][key][str(k)] for img in images])), 4) for k in SCALES}
         out.append(row)
     return out
 

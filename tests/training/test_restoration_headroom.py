@@ -1,4 +1,4 @@
-"""The side-information study's own arithmetic: its least-squares post-filter and its summary."""
+"""The restoration-headroom study's own arithmetic: the error by scale, the least-squares post-filter, the summary."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from export.studies import restoration_side_info as side
+from export.studies import restoration_headroom as side
 
 
 def test_the_post_filter_can_only_lower_the_error_it_is_fitted_to() -> None:
@@ -25,8 +25,15 @@ def test_the_post_filter_can_only_lower_the_error_it_is_fitted_to() -> None:
 
 def test_the_summary_picks_per_image_offsets_and_prices_the_filter() -> None:
     def row(q: int, size: int, restored: float, offsets: dict[int, float], filtered: float) -> dict:
-        return {"quality": q, "bytes": size, "restored": (restored, 10.0),
-                "offsets": {str(o): (s, 10.0) for o, s in offsets.items()}, "filtered": (filtered, 10.0)}
+        return {
+            "quality": q,
+            "bytes": size,
+            "restored": (restored, 10.0),
+            "offsets": {str(o): (s, 10.0) for o, s in offsets.items()},
+            "filtered": (filtered, 10.0),
+            "coarse_share": {str(k): 0.5 for k in side.SCALES},
+            "coarse_share_decoded": {str(k): 0.25 for k in side.SCALES},
+        }
 
     images = [
         [row(10, 1000, 30.0, {-5: 29.0, 0: 30.0}, 30.1), row(20, 2000, 31.0, {-5: 31.5, 0: 31.0}, 31.0)],
@@ -39,3 +46,11 @@ def test_the_summary_picks_per_image_offsets_and_prices_the_filter() -> None:
     slope = 1.0 / math.log(2)  # 1 dB for twice the bytes
     assert math.isclose(first["filter_rate_saving_pct"], round(100 * (1 - math.exp(-0.1 / slope)) / 2, 2))
     assert first["filter_side_info_pct"] == round(100 * side.FILTER_BYTES / 1000, 2)
+    assert first["coarse_share"] == {str(k): 0.5 for k in side.SCALES}
+
+
+def test_the_coarse_share_of_an_error_separates_a_flat_offset_from_noise() -> None:
+    original = np.zeros((32, 32, 3))
+    assert side._coarse_share(original + 4.0, original, 16) == 1.0  # an offset lives in every square's mean
+    checker = (np.indices((32, 32)).sum(0) % 2 * 2 - 1)[..., None] * np.ones(3)
+    assert side._coarse_share(checker, original, 8) == 0.0  # pixel-scale error leaves no mean
