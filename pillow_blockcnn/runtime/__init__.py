@@ -7,7 +7,7 @@ The runtime imports the byte-layout limits (:mod:`pillow_blockcnn.format`) and n
 
 from __future__ import annotations
 
-from .deblocker import deblock_array
+from .deblocker import HALO, deblock_array
 from .int_predictor import IntegerOnnxPredictor
 from .predictor import OnnxPredictor, predictor_for
 from .registry import (
@@ -27,6 +27,7 @@ from .registry import (
 from .sessions import clear_sessions, providers, session
 
 __all__ = [
+    "HALO",
     "TASKS",
     "ModelError",
     "IntegerOnnxPredictor",

@@ -371,3 +371,59 @@ def test_restoration_gives_its_tiles_memory_back() -> None:
     kept, shipped = growth("keep"), growth("shipped")
     assert kept > 100  # the probe is large enough to show a kept arena
     assert shipped < 60
+
+
+def test_sample_windows_lie_on_the_block_grid_one_per_cell() -> None:
+    from pillow_blockcnn import pipeline
+
+    for h, w in ((3000, 4000), (1, 1), (17, 2100), (1030, 1030)):
+        windows = pipeline.sample_windows(h, w)
+        assert len(windows) == -(-h // pipeline.SAMPLE_CELL) * -(-w // pipeline.SAMPLE_CELL)
+        for y0, x0, y1, x1 in windows:
+            assert y0 % 16 == 0
+            assert x0 % 16 == 0
+            assert 0 <= y0 < y1 <= h
+            assert 0 <= x0 < x1 <= w
+            assert y1 - y0 <= pipeline.SAMPLE_SIDE
+            assert x1 - x0 <= pipeline.SAMPLE_SIDE
+            assert y0 // pipeline.SAMPLE_CELL == (y1 - 1) // pipeline.SAMPLE_CELL  # inside its own cell
+
+
+def _blur_restorer(calls: list[int]):
+    """A stand-in restorer that removes noise by a 3x3 box mean, counting the pixels it restores."""
+
+    def restore(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
+        calls.append(pixels.shape[0] * pixels.shape[1])
+        p = np.pad(pixels.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+        h, w = pixels.shape[:2]
+        mean = sum(p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9
+        return np.clip(np.round(mean), 0, 255).astype(np.uint8)
+
+    return restore
+
+
+def test_a_large_image_is_judged_on_samples_when_they_clearly_gain(monkeypatch) -> None:
+    """Above SAMPLE_ABOVE pixels, restoring the sample windows decides when they gain clearly; otherwise the
+    whole image is restored and measured, as for a small image."""
+    from pillow_blockcnn import pipeline
+
+    monkeypatch.setattr(pipeline, "SAMPLE_ABOVE", 10_000)
+    monkeypatch.setattr(pipeline, "SAMPLE_CELL", 128)
+    monkeypatch.setattr(pipeline, "SAMPLE_SIDE", 32)
+    rng = np.random.default_rng(11)
+    original = np.full((384, 512, 3), 120, dtype=np.uint8)
+    noisy = np.clip(original + rng.normal(0, 12, original.shape).round(), 0, 255).astype(np.uint8)
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline.runtime, "deblock_array", _blur_restorer(calls))
+    assert pipeline._deblocking_pays(original, noisy, 30, "balanced", "dblk-9")
+    assert max(calls) < 384 * 512
+    assert sum(calls) < 384 * 512
+    calls.clear()  # a restoration that gains nothing on the samples: the whole image decides
+    monkeypatch.setattr(pipeline.runtime, "deblock_array", lambda p, q, m: calls.append(p.size // 3) or p.copy())
+    assert not pipeline._deblocking_pays(original, noisy, 30, "balanced", "dblk-9")
+    assert calls[-1] == 384 * 512
+    calls.clear()  # below SAMPLE_ABOVE the whole image is restored once, as before
+    monkeypatch.setattr(pipeline, "SAMPLE_ABOVE", 384 * 512)
+    monkeypatch.setattr(pipeline.runtime, "deblock_array", _blur_restorer(calls))
+    assert pipeline._deblocking_pays(original, noisy, 30, "balanced", "dblk-9")
+    assert calls == [384 * 512]
