@@ -35,6 +35,16 @@ def write_snapshot(run_dir: Path) -> Path:
     return out
 
 
+def restore_hint(name: str) -> str:
+    """What to tell a user whose run needs ``name``'s snapshot when the working tree lacks it: snapshots of
+    finished runs are kept in git history only (``export/checkpoints/README.md``), and this restores one."""
+    path = f"export/checkpoints/{name}.pt"
+    return (
+        f"{path} is not in the working tree (snapshots of finished runs are kept in git history only, "
+        f"export/checkpoints/README.md); restore it with: git checkout $(git rev-list -n 1 HEAD -- {path})^ -- {path}"
+    )
+
+
 def load_snapshot(name: str, model: torch.nn.Module) -> dict[str, Any] | None:
     """Load ``name``'s snapshot into ``model`` (float32); returns its step/best/wall_s, or None if there is none."""
     path = snapshot_path(name)

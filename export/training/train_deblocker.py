@@ -48,7 +48,7 @@ from export.data.crops import (
 from export.data.teacher import load_targets
 from export.evaluation.metrics import ms_ssim_rgb_db, psnr, rgb_to_y_matlab
 from export.networks.deblocker import build_model, count_params
-from export.training.checkpoints import load_snapshot
+from export.training.checkpoints import load_snapshot, restore_hint
 from export.training.losses import ms_ssim, ycbcr_to_rgb
 from export.training.prune import describe, output_agreement, prune
 from export.training.qat import FakeQuantized
@@ -234,7 +234,7 @@ def _warm_start(model: torch.nn.Module, run: str) -> None:
     if best.exists():
         model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
     elif load_snapshot(run, model) is None:
-        msg = f"config 'init': no weights for run {run!r} (neither {best} nor its snapshot)"
+        msg = f"config 'init': no weights for run {run!r}, neither {best} nor its snapshot: {restore_hint(run)}"
         raise SystemExit(msg)
 
 

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from export.data.crops import list_images, load_rgb, predictor_validation_images, split_holdout
 from export.networks.int_predictor import INPUTS, IntPredictorNet, widen_for_guide
 from export.networks.predictor import BlockPredictorNet
-from export.training.checkpoints import load_snapshot, snapshot_path
+from export.training.checkpoints import load_snapshot, restore_hint, snapshot_path
 from export.training.records import log
 from export.training.schedule import lr_at
 from pillow_blockcnn import codec
@@ -207,6 +207,9 @@ def init_from(model: torch.nn.Module, name: str) -> None:
     """Start ``model`` from the committed snapshot ``export/checkpoints/<name>.pt`` (a config's ``"init"``);
     an unguided snapshot starts a luma-guided network with zero weights on the guide inputs, i.e. as the
     unguided predictor it fine-tunes."""
+    if not snapshot_path(name).exists():
+        msg = f"config 'init': {restore_hint(name)}"
+        raise SystemExit(msg)
     snap = torch.load(snapshot_path(name), map_location="cpu", weights_only=False)
     state = {k: v.float() if v.is_floating_point() else v for k, v in snap["model"].items()}
     if getattr(model, "guide", False) and state["layers.0.linear.weight"].shape[1] == INPUTS:

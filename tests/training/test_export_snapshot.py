@@ -27,3 +27,20 @@ def test_snapshot_round_trip(tmp_path, monkeypatch) -> None:
     for name, value in model.state_dict().items():
         torch.testing.assert_close(fresh.state_dict()[name], value, rtol=1e-3, atol=1e-3)
     assert snapshot.load_snapshot("no_such_run", fresh) is None
+
+
+def test_a_missing_init_snapshot_is_refused_with_the_command_that_restores_it(tmp_path, monkeypatch) -> None:
+    """Snapshots of finished runs live in git history only; a config that starts from one stops with the
+    git command that brings it back, instead of training from scratch."""
+    import pytest
+
+    from export.training import train_deblocker, train_predictor
+
+    monkeypatch.setattr(snapshot, "SNAPSHOTS", tmp_path / "checkpoints")
+    monkeypatch.chdir(tmp_path)  # no runs/<name>/best.pt either
+    hint = snapshot.restore_hint("deblock_v6")
+    assert "git checkout $(git rev-list -n 1 HEAD -- export/checkpoints/deblock_v6.pt)^" in hint
+    with pytest.raises(SystemExit, match=r"git checkout .*deblock_v6\.pt"):
+        train_deblocker._warm_start(BlockPredictorNet(width=16, depth=1), "deblock_v6")
+    with pytest.raises(SystemExit, match=r"git checkout .*predict_v1\.pt"):
+        train_predictor.init_from(BlockPredictorNet(width=16, depth=1), "predict_v1")
