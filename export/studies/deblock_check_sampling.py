@@ -12,6 +12,9 @@ it restores the whole image as before. Two measurements:
   crop by ``--cell``/``--side``) and compared with the whole-image check. A "wrong yes" (samples say it pays,
   the whole image says it does not) is the failure that matters; "fallback" counts the cases the samples
   leave to the whole-image check.
+* **screen content**: a 2400x1800 page of black text on white with a flat red panel, alone and with a
+  768x512 photograph pasted in a corner, at the shipped sampling (it is above ``SAMPLE_ABOVE``): text is where
+  the restorer can hurt, and a page with a photograph is where samples could misjudge the whole.
 * **time**: a 12-megapixel save (a training crop mirror-tiled to 4000x3000, quality 30), the whole-image check
   against the sampled one, alternating, with the files compared byte for byte.
 """
@@ -24,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from export.data.crops import centre_crops, list_images, split_holdout
 from export.evaluation.report import emit, machine
@@ -73,6 +76,46 @@ def agreement(crops: list[np.ndarray], qualities: list[int], cell: int, side: in
         "fallback_where_it_pays": sum(c["whole"] and not c["samples_decide"] for c in cases),
         "detail": cases,
     }
+
+
+def _page(photo: np.ndarray | None) -> np.ndarray:
+    im = Image.new("RGB", (2400, 1800), "white")
+    draw = ImageDraw.Draw(im)
+    line = "The quick brown fox jumps over the lazy dog 0123456789 " * 6
+    for y in range(10, 1800, 18):
+        draw.text((10, y), line, fill=(0, 0, 0))
+    draw.rectangle((1200, 0, 2400, 600), fill=(200, 30, 30))
+    page = np.array(im)
+    if photo is not None:
+        page[-photo.shape[0] :, : photo.shape[1]] = photo
+    return page
+
+
+def screen_content(data: Path, qualities: list[int]) -> list[dict]:
+    """Sampled against whole-image decisions on a text page, with and without a photograph, default save."""
+    photo = centre_crops(sorted(data.glob("*.png")), 512, 768)[0]
+    rows = []
+    for name, page in (("text page", _page(None)), ("text page with a photograph", _page(photo))):
+        tables = pipeline.default_tables(page)
+        for q in qualities:
+            enc = pipeline.encode_pixels(page, "RGB", q, deblock=True, reconstruct=True)
+            decoded, model = enc.reconstruction, enc.container.header.models[-1]
+            cost = pipeline.deblocking_cost(q, tables, model)
+            error = sse(decoded, page)
+            gain = error - sse(runtime.deblock_array(decoded, q, model), page)
+            before, after, area = pipeline.sampled_sse(page, decoded, q, model)
+            rows.append(
+                {
+                    "image": name,
+                    "tables": tables,
+                    "quality": q,
+                    "whole": bool(gain > cost),
+                    "whole_gain": round(gain / error, 4),
+                    "sample_gain": round(1 - after / before, 4),
+                    "samples_decide": pipeline.samples_decide(before, after, area, page.shape[0] * page.shape[1], cost),
+                }
+            )
+    return rows
 
 
 def timing(data: Path, rounds: int) -> dict:
@@ -128,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "SAMPLE_MARGIN": pipeline.SAMPLE_MARGIN,
             },
             "agreement": agreement(crops, sorted(args.qualities), args.cell, args.side),
+            "screen_content": screen_content(args.data, [30, 75, 90]),
             "timing": timing(args.data, args.rounds) if args.rounds else None,
             "wall_s": time.perf_counter() - started,
         },
