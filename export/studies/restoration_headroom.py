@@ -42,6 +42,7 @@ from pillow_blockcnn import runtime
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 #: Filter coefficients are stored in units of 1/COEF_SCALE as int16.
 COEF_SCALE = 1024
+#: The post-filter's side information: 37 int16 coefficients for each of R, G and B.
 FILTER_BYTES = 3 * 37 * 2
 #: Square sides (pixels) over which the error's mean is taken.
 SCALES = (8, 16, 32)
@@ -87,7 +88,8 @@ def _score(x: np.ndarray, original: np.ndarray) -> tuple[float, float]:
 
 
 def measure_image(rgb: np.ndarray, qualities: list[int], offsets: list[int], model: str) -> list[dict]:
-    """Every quality's save, restored as the file says and with each offset, and post-filtered."""
+    """Every quality's default save, decoded, restored by ``model`` at the file's quality and at each offset
+    from it, and post-filtered; with the restored and the unrestored error's shares by scale."""
     rows = []
     for q in qualities:
         out = io.BytesIO()
