@@ -5,7 +5,11 @@
 On a GPU machine, with a data pack carried there (``python -m export.data.pack --out runs/pack.npz``)::
 
     python -m export.training.train_predictor --config export/configs/predict/predict_v2.json \
-        --device cuda --data-pack runs/pack.npz --run-dir $OUT/predict_v2
+        --device cuda --data-pack runs/pack.npz --run-dir $OUT/predict_v2 --skip-validation --max-minutes 8
+
+(The lent machines have no ``jpeglib``, whose libjpeg codes the validator's planes, so the run skips the
+closed-loop validation there and checkpoints instead; ``--max-minutes`` ends it, with a checkpoint, inside
+a device call's limit. The checkpoint is validated afterwards where the package's encoder runs.)
 
 Each step draws crops from ``train/`` (the same held-out split as the
 deblocker), codes their planes (Y, and Cb/Cr subsampled 4:2:0, or gray) with
@@ -238,6 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--data-pack", type=Path, default=None, help="an export.data.pack .npz instead of ../shared (GPU machines)"
     )
+    ap.add_argument(
+        "--skip-validation",
+        action="store_true",
+        help="no closed-loop validation (it needs jpeglib, which GPU machines lack): checkpoint at its steps instead",
+    )
+    ap.add_argument(
+        "--max-minutes", type=float, default=None, help="stop, with a checkpoint, after this many minutes of training"
+    )
     args = ap.parse_args(argv)
     cfg = json.loads(args.config.read_text())
     torch.set_num_threads(cfg["threads"])
@@ -290,17 +302,21 @@ def main(argv: list[str] | None = None) -> None:
             log(log_path, step=step, loss=float(np.mean(running)), lr=lr_at(step, cfg), wall_s=round(time.time() - t0, 1))
             running = []
         val = None
-        if step % cfg["val_every"] == 0 or step == end:
+        at_end = step == end or (args.max_minutes is not None and time.time() - t0 >= 60 * args.max_minutes)
+        if not args.skip_validation and (step % cfg["val_every"] == 0 or at_end):
             val = validate(model, val_images, cfg["data"]["val_qualities"], cfg["data"]["sampler"].get("tables", ["jpeg"]))
             log(log_path, step=step, val=val, wall_s=round(time.time() - t0, 1))
             if val["bytes_ratio"] < best:
                 best = val["bytes_ratio"]
                 torch.save({"model": model.state_dict(), "config": cfg, "step": step, "val": val}, run / "best.pt")
-        if val is not None or time.time() - last_ckpt > 60 * cfg["ckpt_minutes"]:
+        checkpoint_step = step % cfg["val_every"] == 0 or at_end
+        if val is not None or checkpoint_step or time.time() - last_ckpt > 60 * cfg["ckpt_minutes"]:
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "config": cfg}
             torch.save(state, run / "last.tmp")
             os.replace(run / "last.tmp", run / "last.pt")
             last_ckpt = time.time()
+        if at_end:
+            break
 
 
 if __name__ == "__main__":

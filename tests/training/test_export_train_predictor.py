@@ -65,3 +65,25 @@ def test_a_data_pack_carries_a_run_without_the_images(tmp_path, sample) -> None:
          "--device", "cpu"]
     )  # fmt: skip
     assert torch.load(tmp_path / "packed" / "last.pt", weights_only=False)["step"] == 4
+
+
+def test_a_gpu_run_needs_no_jpeglib_and_stops_on_time(tmp_path, sample, monkeypatch) -> None:
+    """The lent GPU machines have no jpeglib (the validator's entropy coder): with --skip-validation a packed
+    run trains and checkpoints without it, and --max-minutes ends it with a checkpoint."""
+    import sys
+
+    import numpy as np
+
+    from export.data import pack
+
+    cfg_path = _config(tmp_path, sample)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["data"]["root"] = str(Path(cfg["data"]["root"]).resolve())
+    np.savez_compressed(tmp_path / "pack.npz", **pack.build(cfg, crops=6, size=32))
+    monkeypatch.setitem(sys.modules, "jpeglib", None)  # import jpeglib now fails, as on the GPU machines
+    common = ["--config", str(cfg_path), "--data-pack", str(tmp_path / "pack.npz"), "--skip-validation"]
+    train_predictor.main([*common, "--run-dir", str(tmp_path / "gpu")])
+    assert torch.load(tmp_path / "gpu" / "last.pt", weights_only=False)["step"] == 4
+    assert not (tmp_path / "gpu" / "best.pt").exists()
+    train_predictor.main([*common, "--run-dir", str(tmp_path / "timed"), "--max-minutes", "0"])
+    assert torch.load(tmp_path / "timed" / "last.pt", weights_only=False)["step"] == 1  # one step, then the limit
