@@ -5,7 +5,8 @@
 On a GPU machine, with a data pack carried there (``python -m export.data.pack --out runs/pack.npz``)::
 
     python -m export.training.train_predictor --config export/configs/predict/predict_v2.json \
-        --device cuda --data-pack runs/pack.npz --run-dir $OUT/predict_v2 --skip-validation --max-minutes 8
+        --device cuda --data-pack runs/pack.npz --run-dir $OUT/predict_v2 --skip-validation --max-minutes 8 \
+        --sampler-workers 14
 
 (The lent machines have no ``jpeglib``, whose libjpeg codes the validator's planes, so the run skips the
 closed-loop validation there and checkpoints instead; ``--max-minutes`` ends it, with a checkpoint, inside
@@ -103,6 +104,10 @@ class Sampler:
         return int(rng.integers(c["q_split"] + 1, c["q_max"] + 1))
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
+        return _as_tensors(self.arrays(step))
+
+    def arrays(self, step: int) -> dict[str, np.ndarray]:
+        """Step ``step``'s batch as numpy arrays (what a prefetching worker process sends back)."""
         rng = np.random.default_rng([self.seed, step])
         size, parts = self.cfg["crop"], []
         for _ in range(self.cfg["crops"]):
@@ -125,14 +130,55 @@ class Sampler:
             for c in (1, 2):
                 chroma = colour.downsample(ycc[c], (2, 2))
                 parts.append(plane_samples(chroma, q, chroma=True, tables=tables, luma=luma["recon"]))
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "recon"}
-        return {
-            "context": torch.from_numpy(out["context"].astype(np.float32) / 255.0),
-            "info": torch.from_numpy(out["info"]),
-            "guide": torch.from_numpy(out["guide"].astype(np.float32) / 255.0),
-            "target": torch.from_numpy(out["target"].astype(np.float32)),
-            "steps": torch.from_numpy(np.ascontiguousarray(out["steps"])),
-        }
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "recon"}
+
+
+def _as_tensors(out: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {
+        "context": torch.from_numpy(out["context"].astype(np.float32) / 255.0),
+        "info": torch.from_numpy(out["info"]),
+        "guide": torch.from_numpy(out["guide"].astype(np.float32) / 255.0),
+        "target": torch.from_numpy(out["target"].astype(np.float32)),
+        "steps": torch.from_numpy(np.ascontiguousarray(out["steps"])),
+    }
+
+
+_worker_sampler: Sampler | None = None
+
+
+def _start_worker(sampler: Sampler) -> None:
+    global _worker_sampler  # one sampler per worker process, set once by the pool
+    _worker_sampler = sampler
+
+
+def _worker_arrays(step: int) -> dict[str, np.ndarray]:
+    assert _worker_sampler is not None
+    return _worker_sampler.arrays(step)
+
+
+class Prefetcher:
+    """Batches ``start``, ``start + 1``, ... computed ahead by ``workers`` processes, handed out in order.
+
+    Why: a batch codes its planes in numpy on one core, which on a GPU machine takes longer than the network's
+    step. A batch is a pure function of (seed, step), so the batches, and the run, are those of the serial
+    sampler; at most ``2 * workers`` wait in memory.
+    """
+
+    def __init__(self, sampler: Sampler, workers: int, start: int, end: int) -> None:
+        import multiprocessing
+
+        self.pool = multiprocessing.get_context("spawn").Pool(workers, _start_worker, (sampler,))
+        self.pending: dict[int, Any] = {}
+        self.next_step, self.end, self.depth = start, end, 2 * workers
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        while self.next_step < min(step + self.depth, self.end):
+            self.pending[self.next_step] = self.pool.apply_async(_worker_arrays, (self.next_step,))
+            self.next_step += 1
+        return _as_tensors(self.pending.pop(step).get())
+
+    def close(self) -> None:
+        self.pool.terminate()
 
 
 def rate_loss(pred: torch.Tensor, target: torch.Tensor, steps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -248,6 +294,12 @@ def main(argv: list[str] | None = None) -> None:
         help="no closed-loop validation (it needs jpeglib, which GPU machines lack): checkpoint at its steps instead",
     )
     ap.add_argument(
+        "--sampler-workers",
+        type=int,
+        default=0,
+        help="processes that code batches ahead (0: in the training process); the batches are the same",
+    )
+    ap.add_argument(
         "--max-minutes", type=float, default=None, help="stop, with a checkpoint, after this many minutes of training"
     )
     args = ap.parse_args(argv)
@@ -283,8 +335,32 @@ def main(argv: list[str] | None = None) -> None:
     log_path = run / "log.jsonl"
     log(log_path, event="start", step=step, config=cfg, val_images=[p.name for p in val_files])
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
-    t0, last_ckpt, running = time.time(), time.time(), []
     end = cfg["schedule"]["total_iters"] if args.steps is None else min(cfg["schedule"]["total_iters"], step + args.steps)
+    source = Prefetcher(sampler, args.sampler_workers, step, end) if args.sampler_workers > 0 else sampler
+    try:
+        _train(args, cfg, model, opt, source, val_images, run, log_path, d, device, step, end, best)
+    finally:
+        if isinstance(source, Prefetcher):
+            source.close()
+
+
+def _train(
+    args: argparse.Namespace,
+    cfg: dict[str, Any],
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sampler: Sampler | Prefetcher,
+    val_images: list[np.ndarray],
+    run: Path,
+    log_path: Path,
+    d: torch.Tensor,
+    device: torch.device,
+    step: int,
+    end: int,
+    best: float,
+) -> None:
+    """The training loop from ``step`` to ``end``: steps, logs, validations and checkpoints."""
+    t0, last_ckpt, running = time.time(), time.time(), []
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)

@@ -87,3 +87,12 @@ def test_a_gpu_run_needs_no_jpeglib_and_stops_on_time(tmp_path, sample, monkeypa
     assert not (tmp_path / "gpu" / "best.pt").exists()
     train_predictor.main([*common, "--run-dir", str(tmp_path / "timed"), "--max-minutes", "0"])
     assert torch.load(tmp_path / "timed" / "last.pt", weights_only=False)["step"] == 1  # one step, then the limit
+
+
+def test_prefetching_workers_give_the_run_the_serial_sampler_gives(tmp_path, sample) -> None:
+    """Batches are a pure function of (seed, step), so coding them ahead in worker processes (what a GPU
+    machine needs to keep its network busy) leaves the run exactly as it was."""
+    cfg = _config(tmp_path, sample)
+    train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "serial")])
+    train_predictor.main(["--config", str(cfg), "--run-dir", str(tmp_path / "workers"), "--sampler-workers", "2"])
+    assert_runs_end_alike(tmp_path / "serial", tmp_path / "workers", 4, [0])
