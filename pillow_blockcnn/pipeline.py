@@ -211,6 +211,11 @@ def samples_decide(before: int, after: int, area: int, pixels: int, cost: float)
     return after <= (1 - SAMPLE_MARGIN) * before and (before - after) * pixels / area > cost
 
 
+def restoration_gain(original: np.ndarray, decoded: np.ndarray, quality: int, model_id: str) -> int:
+    """How much restoring the whole of ``decoded`` with ``model_id`` lowers its squared error to ``original``."""
+    return sse(decoded, original) - sse(runtime.deblock_array(decoded, quality, model_id), original)
+
+
 def _deblocking_pays(original: np.ndarray, decoded: np.ndarray, quality: int, tables: str, model_id: str) -> bool:
     """Whether deblocking ``decoded`` lowers its squared error to ``original`` by more than the model id costs
     (:func:`deblocking_cost`): on a tiny image the 7 bytes can matter more than the gain. Alpha, when there is
@@ -224,8 +229,7 @@ def _deblocking_pays(original: np.ndarray, decoded: np.ndarray, quality: int, ta
     h, w = decoded.shape[:2]
     if h * w > SAMPLE_ABOVE and samples_decide(*sampled_sse(original, decoded, quality, model_id), h * w, cost):
         return True
-    gain = sse(decoded, original) - sse(runtime.deblock_array(decoded, quality, model_id), original)
-    return gain > cost
+    return restoration_gain(original, decoded, quality, model_id) > cost
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from export.data.crops import centre_crops, list_images, split_holdout
+from export.data.bcnn_pack import split
+from export.data.crops import centre_crops
 from export.evaluation.report import emit, machine
-from pillow_blockcnn import pipeline, runtime
+from pillow_blockcnn import pipeline
 from pillow_blockcnn.format.limits import SUBSAMPLING_CODES
 from pillow_blockcnn.metrics import sse
 
@@ -53,7 +54,7 @@ def agreement(crops: list[np.ndarray], qualities: list[int], cell: int, side: in
                     decoded, header = enc.reconstruction, enc.container.header
                     model = header.models[-1]
                     cost = pipeline.deblocking_cost(q, header.tables, model)
-                    whole = sse(decoded, rgb) - sse(runtime.deblock_array(decoded, q, model), rgb) > cost
+                    whole = pipeline.restoration_gain(rgb, decoded, q, model) > cost
                     before, after, area = pipeline.sampled_sse(rgb, decoded, q, model)
                     sampled = pipeline.samples_decide(before, after, area, rgb.shape[0] * rgb.shape[1], cost)
                     cases.append(
@@ -101,8 +102,7 @@ def screen_content(data: Path, qualities: list[int]) -> list[dict]:
             enc = pipeline.encode_pixels(page, "RGB", q, deblock=True, reconstruct=True)
             decoded, model = enc.reconstruction, enc.container.header.models[-1]
             cost = pipeline.deblocking_cost(q, tables, model)
-            error = sse(decoded, page)
-            gain = error - sse(runtime.deblock_array(decoded, q, model), page)
+            gain = pipeline.restoration_gain(page, decoded, q, model)
             before, after, area = pipeline.sampled_sse(page, decoded, q, model)
             rows.append(
                 {
@@ -110,7 +110,7 @@ def screen_content(data: Path, qualities: list[int]) -> list[dict]:
                     "tables": tables,
                     "quality": q,
                     "whole": bool(gain > cost),
-                    "whole_gain": round(gain / error, 4),
+                    "whole_gain": round(gain / sse(decoded, page), 4),
                     "sample_gain": round(1 - after / before, 4),
                     "samples_decide": pipeline.samples_decide(before, after, area, page.shape[0] * page.shape[1], cost),
                 }
@@ -147,7 +147,9 @@ def timing(data: Path, rounds: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument(
+        "--data", type=Path, default=DATA, help="where the timing's and the text page's photograph come from"
+    )
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--qualities", type=int, nargs="+", default=[20, 50, 80, 90, 95])
     ap.add_argument("--cell", type=int, default=160, help="SAMPLE_CELL for the crops (the shipped one is 1024)")
@@ -155,14 +157,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    _, held_out = split_holdout(list_images(args.data), 24, 1234)
-    crops = centre_crops(held_out, 320, 480, count=args.images, either_orientation=True)
+    crops = centre_crops(split()[1], 320, 480, count=args.images, either_orientation=True)
     started = time.perf_counter()
     return emit(
         {
             "date": time.strftime("%Y-%m-%d"),
             "machine": machine(),
-            "data": f"{args.data}: centre 320x480 crops (portrait ones turned) of {len(crops)} of the 24 held-out "
+            "data": f"centre 320x480 crops (portrait ones turned) of {len(crops)} of the 24 held-out "
             f"images (split seed 1234); windows of {args.side} in cells of {args.cell}",
             "shipped": {
                 "SAMPLE_ABOVE": pipeline.SAMPLE_ABOVE,

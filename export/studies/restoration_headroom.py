@@ -34,12 +34,12 @@ import numpy as np
 from PIL import Image
 
 import pillow_blockcnn
-from export.data.crops import centre_crops, list_images, split_holdout
+from export.data.bcnn_pack import split
+from export.data.crops import centre_crops
 from export.evaluation.metrics import ms_ssim_rgb_db, psnr
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import runtime
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 #: Filter coefficients are stored in units of 1/COEF_SCALE as int16.
 COEF_SCALE = 1024
 #: The post-filter's side information: 37 int16 coefficients for each of R, G and B.
@@ -97,8 +97,11 @@ def measure_image(rgb: np.ndarray, qualities: list[int], offsets: list[int], mod
         data = out.getvalue()
         with pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock=False) as im:
             decoded = np.asarray(im.convert("RGB"))
-        by_offset = {o: _score(runtime.deblock_array(decoded, min(100, max(1, q + o)), model), rgb) for o in offsets}
         restored = runtime.deblock_array(decoded, q, model)
+        by_offset = {
+            o: _score(restored if o == 0 else runtime.deblock_array(decoded, min(100, max(1, q + o)), model), rgb)
+            for o in offsets
+        }
         coarse = {str(k): _coarse_share(restored, rgb, k) for k in SCALES}
         coarse_decoded = {str(k): _coarse_share(decoded, rgb, k) for k in SCALES}
         filtered = _pixels(post_filter(restored.astype(np.float64), decoded.astype(np.float64), rgb.astype(np.float64)))
@@ -148,7 +151,6 @@ def summarise(images: list[list[dict]], offsets: list[int]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--size", type=int, nargs=2, default=(320, 480), metavar=("HEIGHT", "WIDTH"))
     ap.add_argument("--qualities", type=int, nargs="+", default=[10, 20, 30, 40, 50])
@@ -157,15 +159,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     offsets = sorted(set(args.offsets) | {0})
-    _, held_out = split_holdout(list_images(args.data), 24, 1234)
-    crops = centre_crops(held_out, *args.size, count=args.images, either_orientation=True)
+    crops = centre_crops(split()[1], *args.size, count=args.images, either_orientation=True)
     started = time.perf_counter()
     images = [measure_image(rgb, sorted(args.qualities), offsets, args.model) for rgb in crops]
     return emit(
         {
             "date": time.strftime("%Y-%m-%d"),
             "machine": machine(),
-            "data": f"{args.data}: centre {args.size[0]}x{args.size[1]} crops (portrait ones turned) of "
+            "data": f"centre {args.size[0]}x{args.size[1]} crops (portrait ones turned) of "
             f"{len(crops)} of the 24 held-out images (split seed 1234); default save, restored by {args.model}",
             "summary": summarise(images, offsets),
             "images": images,
