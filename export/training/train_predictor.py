@@ -29,6 +29,7 @@ Resumes from ``runs/<name>/last.pt``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -177,7 +178,10 @@ class Prefetcher:
             self.next_step += 1
         return _as_tensors(self.pending.pop(step).get())
 
-    def close(self) -> None:
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.pool.terminate()
 
 
@@ -336,63 +340,44 @@ def main(argv: list[str] | None = None) -> None:
     log(log_path, event="start", step=step, config=cfg, val_images=[p.name for p in val_files])
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
     end = cfg["schedule"]["total_iters"] if args.steps is None else min(cfg["schedule"]["total_iters"], step + args.steps)
-    source = Prefetcher(sampler, args.sampler_workers, step, end) if args.sampler_workers > 0 else sampler
-    try:
-        _train(args, cfg, model, opt, source, val_images, run, log_path, d, device, step, end, best)
-    finally:
-        if isinstance(source, Prefetcher):
-            source.close()
-
-
-def _train(
-    args: argparse.Namespace,
-    cfg: dict[str, Any],
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    sampler: Sampler | Prefetcher,
-    val_images: list[np.ndarray],
-    run: Path,
-    log_path: Path,
-    d: torch.Tensor,
-    device: torch.device,
-    step: int,
-    end: int,
-    best: float,
-) -> None:
-    """The training loop from ``step`` to ``end``: steps, logs, validations and checkpoints."""
+    source = (
+        Prefetcher(sampler, args.sampler_workers, step, end)
+        if args.sampler_workers > 0
+        else contextlib.nullcontext(sampler)
+    )
     t0, last_ckpt, running = time.time(), time.time(), []
-    while step < end:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        batch = {k: v.to(device) for k, v in sampler.batch(step).items()}
-        extra = {"guide": batch["guide"]} if getattr(model, "guide", False) else {}
-        pred = model(batch["context"], batch["info"], **extra)
-        loss = rate_loss(pred, batch["target"], batch["steps"], d)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        running.append(loss.item())
-        if step % cfg["log_every"] == 0:
-            log(log_path, step=step, loss=float(np.mean(running)), lr=lr_at(step, cfg), wall_s=round(time.time() - t0, 1))
-            running = []
-        val = None
-        at_end = step == end or (args.max_minutes is not None and time.time() - t0 >= 60 * args.max_minutes)
-        if not args.skip_validation and (step % cfg["val_every"] == 0 or at_end):
-            val = validate(model, val_images, cfg["data"]["val_qualities"], cfg["data"]["sampler"].get("tables", ["jpeg"]))
-            log(log_path, step=step, val=val, wall_s=round(time.time() - t0, 1))
-            if val["bytes_ratio"] < best:
-                best = val["bytes_ratio"]
-                torch.save({"model": model.state_dict(), "config": cfg, "step": step, "val": val}, run / "best.pt")
-        checkpoint_step = step % cfg["val_every"] == 0 or at_end
-        if val is not None or checkpoint_step or time.time() - last_ckpt > 60 * cfg["ckpt_minutes"]:
-            state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "config": cfg}
-            torch.save(state, run / "last.tmp")
-            os.replace(run / "last.tmp", run / "last.pt")
-            last_ckpt = time.time()
-        if at_end:
-            break
+    with source as batches:
+        while step < end:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, cfg)
+            batch = {k: v.to(device) for k, v in batches.batch(step).items()}
+            extra = {"guide": batch["guide"]} if getattr(model, "guide", False) else {}
+            pred = model(batch["context"], batch["info"], **extra)
+            loss = rate_loss(pred, batch["target"], batch["steps"], d)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            running.append(loss.item())
+            if step % cfg["log_every"] == 0:
+                log(log_path, step=step, loss=float(np.mean(running)), lr=lr_at(step, cfg), wall_s=round(time.time() - t0, 1))
+                running = []
+            at_end = step == end or (args.max_minutes is not None and time.time() - t0 >= 60 * args.max_minutes)
+            if not args.skip_validation and (step % cfg["val_every"] == 0 or at_end):
+                val = validate(model, val_images, cfg["data"]["val_qualities"], cfg["data"]["sampler"].get("tables", ["jpeg"]))
+                log(log_path, step=step, val=val, wall_s=round(time.time() - t0, 1))
+                if val["bytes_ratio"] < best:
+                    best = val["bytes_ratio"]
+                    torch.save({"model": model.state_dict(), "config": cfg, "step": step, "val": val}, run / "best.pt")
+            checkpoint_step = step % cfg["val_every"] == 0 or at_end
+            if checkpoint_step or time.time() - last_ckpt > 60 * cfg["ckpt_minutes"]:
+                state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "config": cfg}
+                torch.save(state, run / "last.tmp")
+                os.replace(run / "last.tmp", run / "last.pt")
+                last_ckpt = time.time()
+            if at_end:
+                break
 
 
 if __name__ == "__main__":
