@@ -80,7 +80,6 @@ def block_contexts(sample, n_random: int, seed: int, p_available: float) -> tupl
     return np.concatenate([p[0] for p in parts] + [noise]), np.concatenate([p[1] for p in parts] + [flags])
 
 
-
 def trellis_cost(
     ratio: np.ndarray, levels: np.ndarray, qtable: np.ndarray, lam: float, bits: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:

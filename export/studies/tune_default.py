@@ -30,13 +30,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from export.data.crops import centre_crops, list_images, split_holdout
+from export.data.bcnn_pack import split
+from export.data.crops import centre_crops
 from export.evaluation import evaluate_compression as ev
 from export.evaluation.report import emit
 from pillow_blockcnn.codec import quantise
 
 SUBSAMPLING = {"420": "4:2:0", "422": "4:2:2", "444": "4:4:4"}
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 
 
 @contextlib.contextmanager
@@ -80,7 +80,6 @@ def margins(bd: dict[str, dict], name: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--images", type=int, default=12, help="how many of the 24 held-out images")
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("HEIGHT", "WIDTH"))
     ap.add_argument("--either-orientation", action="store_true",
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--variant", action="append", required=True, help="name=tables:deadzone:lambda_scale[:trellis[:subsampling]]")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    _, held_out = split_holdout(list_images(args.data), 24, 1234)
+    held_out = split()[1]  # the 24 images no restorer or predictor trained on
     crops = centre_crops(held_out, *args.size, count=args.images, either_orientation=args.either_orientation)
     variants = [variant_codec(s) for s in args.variant]
     for codec in variants:
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row in rows:
         print(row, file=sys.stderr)
     return emit({
-        "data": f"{args.data}: centre {args.size[0]}x{args.size[1]} crops"
+        "data": f"the held-out training images: centre {args.size[0]}x{args.size[1]} crops"
         f"{' (portrait ones turned)' if args.either_orientation else ''} of {len(crops)} of the 24 held-out "
         "images (split seed 1234)",
         "avif": margins(bd, "avif"),

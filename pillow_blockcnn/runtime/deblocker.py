@@ -20,19 +20,18 @@ from .sessions import session as model_session
 
 __all__ = ["HALO", "ONE_PASS", "TILE", "deblock_array"]
 
-#: A side up to ONE_PASS pixels runs in one pass; a longer one in TILE-pixel tiles. The network's
-#: activations scale with the area of a tile with its halo, so the tile size bounds a large decode's memory
-#: (each run gives its arena memory back at its end, ``sessions.run_options``): deblocking a 12-megapixel
-#: image peaked at about 480 MB of process memory with 640-pixel tiles and a 64-pixel halo, 540-620 MB with
-#: 768 and 640 MB with 1024 (2026-12-02, onnxruntime's CPU arena off, as it then was).
-#: Images up to 1024 a side (Kodak's 768 x 512) keep their single pass.
+#: A side up to ONE_PASS pixels runs in one pass; a longer one in n = ceil(side / TILE) equal runs. The
+#: network's activations scale with the area of a tile with its halo, so the tile size bounds a large decode's
+#: memory: deblocking a 12-megapixel image peaked at about 480 MB of process memory with 640-pixel tiles and a
+#: 64-pixel halo, 540-620 MB with 768 and 640 MB with 1024 (2026-12-02, onnxruntime's CPU arena off, as it then
+#: was). Images up to 1024 a side (Kodak's 768 x 512) keep their single pass.
 ONE_PASS = 1024
 TILE = 640
 #: Context each tile borrows from its neighbours (a multiple of 8, so tiles keep the block grid). Its extra
-#: work is (TILE + 2 HALO)^2 / TILE^2: 1.21x at 32, 1.44x at the 64 used before. With 192-pixel tiles (3.3x
-#: the borders per pixel of 640) a 32-pixel halo moved PSNR against the original by +0.0001 dB on average and
-#: -0.0003 dB at worst against one pass, the largest pixel difference 2 levels, as 64 did
-#: (``python -m export.studies.deblock_halo``, results/studies/deblock_halo.json, 4 training images, q30).
+#: work is about 2 HALO / TILE per axis. With 192-pixel tiles (3.3x the borders per pixel of 640) a 32-pixel
+#: halo moved PSNR against the original by +0.0001 dB on average and -0.0003 dB at worst against one pass, the
+#: largest pixel difference 2 levels, as 64 did (``python -m export.studies.deblock_halo``,
+#: results/studies/deblock_halo.json, 4 training images, q30).
 HALO = 32
 _MULTIPLE = 8
 
@@ -45,22 +44,43 @@ def _from_ycc(ycc: np.ndarray, gray: bool) -> np.ndarray:
     return to_uint8(ycc[..., 0] if gray else ycbcr_to_rgb_float(ycc))
 
 
-def _run(session: object, pixels: np.ndarray, quality: int) -> np.ndarray:
-    """Restore uint8 ``pixels`` (gray or RGB) whose sides are multiples of 8; returns float32 YCbCr 0..255."""
+def _run(session: object, pixels: np.ndarray, quality: int, release: bool) -> np.ndarray:
+    """Restore uint8 ``pixels`` (gray or RGB) whose sides are multiples of 8; returns float32 YCbCr 0..255.
+
+    ``release``: give the arena's free memory back when the run ends (the last tile of an image). Tiles of
+    one image all have the same shape, so between them the arena reuses its chunks exactly; shrinking after
+    every tile instead made the allocator page in and zero each tile's activations afresh.
+    """
     ycc = _to_ycc(pixels)
     x = np.empty((1, 4, ycc.shape[0], ycc.shape[1]), dtype=np.float32)
     x[0, :3] = ycc.transpose(2, 0, 1) / 255.0
     x[0, 3] = quality / 100.0
     name = session.get_inputs()[0].name  # type: ignore[attr-defined]
-    (y,) = session.run(None, {name: x}, run_options(session))  # type: ignore[attr-defined, arg-type]
+    options = run_options(session) if release else None
+    (y,) = session.run(None, {name: x}, options)  # type: ignore[attr-defined, arg-type]
     return y[0].transpose(1, 2, 0) * 255.0
 
 
-def _tiles(length: int) -> list[tuple[int, int]]:
-    """Start and end of each tile's kept part along one axis."""
+def _spans(length: int) -> list[tuple[int, int, int, int]]:
+    """Along one axis: each tile's kept part ``(start, end)`` and the window ``(start, end)`` it is computed
+    from (docs/FORMAT.md §7).
+
+    A long axis is cut into n = ceil(length / TILE) kept parts of equal length s (a multiple of 8; the last
+    is shorter) rather than TILE-pixel parts and a remainder, and every window is s + 2 HALO long, moved
+    inside the image at its borders: every tile then has one shape (the arena reuses it) and the border tiles
+    get their context from inside the image instead of running narrower.
+    """
     if length <= ONE_PASS:
-        return [(0, length)]
-    return [(start, min(start + TILE, length)) for start in range(0, length, TILE)]
+        return [(0, length, 0, length)]
+    n = -(-length // TILE)
+    size = -(-length // (n * _MULTIPLE)) * _MULTIPLE
+    window = min(length, size + 2 * HALO)
+    spans = []
+    for start in range(0, length, size):
+        end = min(start + size, length)
+        w0 = min(max(0, start - HALO), length - window)
+        spans.append((start, end, w0, w0 + window))
+    return spans
 
 
 def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray:
@@ -83,10 +103,10 @@ def deblock_array(pixels: np.ndarray, quality: int, model_id: str) -> np.ndarray
     padded = pixels if (ph, pw) == (h, w) else np.pad(pixels, pad, mode="edge")  # no copy when not needed
     session = model_session(model_id)
     out = np.empty_like(padded)
-    for y0, y1 in _tiles(ph):
-        for x0, x1 in _tiles(pw):
-            ty0, tx0 = max(0, y0 - HALO), max(0, x0 - HALO)
-            ty1, tx1 = min(ph, y1 + HALO), min(pw, x1 + HALO)
-            restored = _run(session, padded[ty0:ty1, tx0:tx1], quality)
+    rows, cols = _spans(ph), _spans(pw)
+    for i, (y0, y1, ty0, ty1) in enumerate(rows):
+        for j, (x0, x1, tx0, tx1) in enumerate(cols):
+            last = i == len(rows) - 1 and j == len(cols) - 1
+            restored = _run(session, padded[ty0:ty1, tx0:tx1], quality, release=last)
             out[y0:y1, x0:x1] = _from_ycc(restored[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], gray)
     return out[:h, :w]

@@ -122,6 +122,28 @@ def test_tiles_cover_large_images_and_stay_deterministic(registry, monkeypatch, 
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.parametrize("length", [8, 1024, 1032, 1288, 2824, 3000, 4000, 4240, 65000])
+def test_tile_spans_cover_an_axis_with_windows_of_one_shape(length: int) -> None:
+    spans = deblocker._spans(length)
+    kept = [(a, b) for a, b, _, _ in spans]
+    assert kept[0][0] == 0
+    assert kept[-1][1] == length
+    assert all(b0 == a1 for (_, b0), (a1, _) in zip(kept, kept[1:]))  # no gap, no overlap
+    if length <= deblocker.ONE_PASS:
+        assert spans == [(0, length, 0, length)]
+        return
+    assert len(spans) == -(-length // deblocker.TILE)
+    assert {w1 - w0 for _, _, w0, w1 in spans} == {spans[0][1] + 2 * deblocker.HALO}  # one shape
+    for a, b, w0, w1 in spans:
+        assert b - a <= deblocker.TILE
+        assert w0 % 8 == 0  # the block grid
+        assert a % 8 == 0
+        assert 0 <= w0 <= a
+        assert b <= w1 <= length
+        assert a - w0 >= min(a, deblocker.HALO)  # a halo of context, except at the border
+        assert w1 - b >= min(length - b, deblocker.HALO)
+
+
 def test_bcnn_files_are_deblocked_on_decode_unless_switched_off(registry, sample) -> None:
     src = sample.crop((0, 0, 88, 56))
     data = save_bytes(src, quality=20, deblock=True)  # recommended whether or not it helps

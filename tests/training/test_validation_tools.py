@@ -98,3 +98,19 @@ def test_the_halo_study_restores_in_tiles_and_leaves_the_deblocker_as_it_was(mon
     # a halo as wide as the stand-in's reach reproduces one pass; tiles without one show their seams
     assert np.abs(wide.astype(int) - whole).max() <= 1
     assert np.abs(none.astype(int) - whole).max() > np.abs(wide.astype(int) - whole).max()
+
+
+def test_the_tiling_study_restores_the_previous_way_on_request(monkeypatch) -> None:
+    from export.studies import deblock_tiling
+    from pillow_blockcnn.runtime import deblocker
+
+    # the tiling before 2026-12-07: 640-pixel kept parts and a remainder, windows cut at the border
+    assert deblock_tiling.before_spans(1500) == [(0, 640, 0, 672), (640, 1280, 608, 1312), (1280, 1500, 1248, 1500)]
+    assert deblock_tiling.before_spans(1024) == [(0, 1024, 0, 1024)]
+    releases: list[bool] = []
+    monkeypatch.setattr(deblocker, "_run", lambda session, pixels, quality, release: releases.append(release))
+    monkeypatch.setattr(deblocker, "_spans", deblocker._spans)  # restored after the test with _run
+    deblock_tiling._install_before()
+    assert deblocker._spans is deblock_tiling.before_spans
+    deblocker._run(None, None, 30, release=False)
+    assert releases == [True]  # every run of the previous way gave its memory back
