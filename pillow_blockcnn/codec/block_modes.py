@@ -34,49 +34,53 @@ class BlockModeError(ValueError):
     """A block-mode map is damaged (wrong kind byte, or the coded bits run out)."""
 
 
-class _Encoder:
-    def __init__(self) -> None:
-        self.low, self.range, self.cache, self.cache_size = 0, _MASK32, 0, 1
-        self.out = bytearray()
+def _contexts(modes: np.ndarray) -> np.ndarray:
+    """Each block's context, ``left + 2 * above`` (0 outside the plane)."""
+    bits = modes.astype(np.int8)
+    ctx = np.zeros_like(bits)
+    ctx[:, 1:] += bits[:, :-1]
+    ctx[1:, :] += 2 * bits[:-1, :]
+    return ctx
 
-    def _shift_low(self) -> None:
-        if self.low < 0xFF000000 or self.low > _MASK32:
-            carry = self.low >> 32
-            temp = self.cache
+
+def _range_encode(contexts: list[int], bits: list[int]) -> bytes:
+    """LZMA's binary range encoder with its cached carry byte (docs/FORMAT.md §5.1 decodes it): one decision
+    per ``(context, bit)``. Written as one loop over plain ints, as the decoder is: it runs once per block."""
+    probs = [_PROB_ONE // 2] * 4
+    low, rng, cache, cache_size = 0, _MASK32, 0, 1
+    out = bytearray()
+
+    def shift_low() -> None:
+        nonlocal low, cache, cache_size
+        if low < 0xFF000000 or low > _MASK32:
+            carry = low >> 32
+            temp = cache
             while True:
-                self.out.append((temp + carry) & 0xFF)
+                out.append((temp + carry) & 0xFF)
                 temp = 0xFF
-                self.cache_size -= 1
-                if self.cache_size == 0:
+                cache_size -= 1
+                if cache_size == 0:
                     break
-            self.cache = (self.low >> 24) & 0xFF
-        self.cache_size += 1
-        self.low = (self.low & 0x00FFFFFF) << 8
+            cache = (low >> 24) & 0xFF
+        cache_size += 1
+        low = (low & 0x00FFFFFF) << 8
 
-    def bit(self, probs: list[int], ctx: int, bit: int) -> None:
+    for ctx, bit in zip(contexts, bits):
         p = probs[ctx]
-        bound = (self.range >> _PROB_BITS) * p
+        bound = (rng >> _PROB_BITS) * p
         if bit:
-            self.low += bound
-            self.range -= bound
+            low += bound
+            rng -= bound
             probs[ctx] = p - (p >> _MOVE_BITS)
         else:
-            self.range = bound
+            rng = bound
             probs[ctx] = p + ((_PROB_ONE - p) >> _MOVE_BITS)
-        while self.range < _TOP:
-            self.range = (self.range << 8) & _MASK32
-            self._shift_low()
-
-    def finish(self) -> bytes:
-        for _ in range(5):
-            self._shift_low()
-        return bytes(self.out)
-
-
-def _context(modes: np.ndarray, y: int, x: int) -> int:
-    left = int(modes[y, x - 1]) if x > 0 else 0
-    above = int(modes[y - 1, x]) if y > 0 else 0
-    return left + 2 * above
+        while rng < _TOP:
+            rng = (rng << 8) & _MASK32
+            shift_low()
+    for _ in range(5):
+        shift_low()
+    return bytes(out)
 
 
 def encode_modes(modes: np.ndarray) -> bytes:
@@ -86,11 +90,7 @@ def encode_modes(modes: np.ndarray) -> bytes:
         return bytes([ALL_PLAIN])
     if modes.all():
         return bytes([ALL_PREDICTED])
-    encoder, probs = _Encoder(), [_PROB_ONE // 2] * 4
-    for y in range(modes.shape[0]):
-        for x in range(modes.shape[1]):
-            encoder.bit(probs, _context(modes, y, x), int(modes[y, x]))
-    return bytes([MIXED]) + encoder.finish()
+    return bytes([MIXED]) + _range_encode(_contexts(modes).ravel().tolist(), modes.ravel().astype(np.int8).tolist())
 
 
 def decode_modes(data: bytes, blocks_y: int, blocks_x: int) -> np.ndarray:

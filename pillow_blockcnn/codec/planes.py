@@ -56,6 +56,11 @@ def check_pixels(pixels: np.ndarray, mode: str) -> None:
     check_size(pixels.shape[1], pixels.shape[0])
 
 
+#: Rows converted at a time by :func:`to_planes` and :func:`from_planes` (a multiple of every vertical
+#: subsampling factor): the conversion's integer temporaries are 4 bytes per sample, several alive at once.
+STRIP_ROWS = 256
+
+
 def to_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
     """The padded planes the codec codes: gray, or Y and subsampled Cb, Cr (alpha is separate)."""
     shapes = plane_shapes(header)
@@ -64,13 +69,11 @@ def to_planes(pixels: np.ndarray, header: Header) -> list[np.ndarray]:
     fy, fx = SUBSAMPLING_FACTORS[header.subsampling]
     ch, cw = shapes[1]
     rgb = _pad_edge(pixels[..., :3], ch * fy, cw * fx)
-    ycc = colour.rgb_to_ycbcr(rgb)
+    ycc = np.empty((3, *rgb.shape[:2]), dtype=np.uint8)
+    for y0 in range(0, rgb.shape[0], STRIP_ROWS):  # per pixel, so strips give the whole image's result
+        ycc[:, y0 : y0 + STRIP_ROWS] = colour.rgb_to_ycbcr(rgb[y0 : y0 + STRIP_ROWS])
     luma = ycc[0][: shapes[0][0], : shapes[0][1]]
     return [luma] + [colour.downsample(ycc[i], (fy, fx)) for i in (1, 2)]
-
-
-#: Rows of RGB converted at a time by :func:`from_planes` (a multiple of every vertical subsampling factor).
-STRIP_ROWS = 256
 
 
 def from_planes(planes: list[np.ndarray], header: Header) -> np.ndarray:

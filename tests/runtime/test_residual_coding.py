@@ -96,6 +96,8 @@ def test_flat_black_and_white_blocks_come_back_exact(value, quality) -> None:
         np.ones((4, 2), bool),
         np.random.default_rng(0).random((37, 41)) < 0.8,
         np.random.default_rng(1).random((1, 8188)) < 0.5,
+        np.random.default_rng(2).random((300, 300)) < 0.997,  # long runs of near-certain bits: 0xFF bytes, carries
+        np.random.default_rng(3).random((300, 300)) < 0.004,
         np.eye(6, dtype=bool),
     ],
 )
