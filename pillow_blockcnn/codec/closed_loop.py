@@ -162,9 +162,8 @@ def code_predicted(
         offset = np.where(use[:, None, None], prediction, np.uint8(128))
         rebuilt = _add_residual(offset, residual)
         sse += int(np.where(use, predicted.sse, plain_sse).sum())
-        for i in range(len(by)):
-            y, x = BLOCK * (by[i] + 1), BLOCK * (bx[i] + 1)
-            recon[y : y + BLOCK, x : x + BLOCK] = rebuilt[i]
+        # one write-back per front (reader.flat is recon's memory), as the decoder's
+        reader.flat[reader.origin(by, bx)[:, None] + reader.inside] = rebuilt.reshape(len(by), BLOCK * BLOCK)
     return CodedPlane(levels, modes, recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy(), sse)
 
 
