@@ -3,11 +3,12 @@
     python -m export.studies.deblock_halo --json results/studies/deblock_halo.json
 
 Large images are restored in tiles (``pillow_blockcnn.runtime.deblocker``) so memory stays bounded; each tile
-runs with a halo of borrowed context, which is extra work: (tile + 2 halo)^2 / tile^2, 1.44x at the shipped
-640-pixel tiles with a 64-pixel halo. This measures what a smaller halo costs in quality. Training images
-(``../shared/data/train``: the first ``--images`` at least 768x512, centre crops) are saved at ``--quality``
-by the default save, decoded without deblocking, and restored in one pass and in ``--tile``-pixel tiles
-(192 by default: 3.3x more tile borders per pixel than 640, so the effect shows) with each halo. Reported:
+runs with a halo of borrowed context, which is extra work: about (tile + 2 halo)^2 / tile^2 (1.44x at 640-pixel
+tiles with the 64-pixel halo of 2026-12-02, 1.10x with today's 16). This measures what a smaller halo costs in
+quality. Training images (``../shared/data/train``: the first ``--images`` at least 768x512, centre crops) are
+saved at ``--quality`` by the default save, decoded without deblocking, and restored in one pass and in tiles
+of at most ``--tile`` pixels, cut as the runtime cuts them (192 by default: 3.3x more tile borders per pixel
+than 640, so the effect shows), with each halo. Reported:
 PSNR of the tiled result against the one-pass result, its largest pixel difference, the PSNR-RGB change
 against the original, and the time.
 """

@@ -1,13 +1,13 @@
 """Restoring a 12-megapixel decode in tiles of one shape, the arena kept between them, against the tiling before.
 
-    python -m export.studies.deblock_tiling --rounds 2 --json results/studies/deblock_tiling.json
+    python -m export.studies.deblock_tiling --rounds 3 --json results/studies/deblock_tiling.json
 
 Why: nearly all of a 12-megapixel restoration is onnxruntime's runs over 35 tiles of 640 pixels and their
-32-pixel halos. Before 2026-12-07 the kept parts were 640-pixel runs and a remainder, the windows
-ran narrower at the image border, and every run gave its arena memory back: each tile's activations were then
-paged in and zeroed afresh, and tiles of different shapes could not reuse each other's chunks. Now
-(``deblocker._spans``) a long axis is cut into equal parts, every window has one shape, and only the image's
-last run shrinks the arena.
+halos. Before 2026-12-07 the kept parts were 640-pixel runs and a remainder, with 32 pixels of context, the
+windows ran narrower at the image border, and every run gave its arena memory back: each tile's activations
+were then paged in and zeroed afresh, and tiles of different shapes could not reuse each other's chunks. Now
+(``deblocker._spans``) a long axis is cut into equal parts, every window has one shape, the halo is 16
+pixels, and only the image's last run shrinks the arena.
 
 The picture: the bundled parrots sample tiled to 3000x4000, saved by the default save at ``--quality`` with
 deblocking recommended. Each mode, in a *fresh process* (peak memory is per process), restores its decode
@@ -16,7 +16,9 @@ whole decode, where the heap already holds the decoder's planes); modes interlea
 
 - ``before``: the previous tiling (640-pixel kept parts from 0, windows extended by up to 32 pixels, every run
   shrinks the arena);
-- ``equal-shrinking``: the tiles of one shape, but every run shrinks the arena (what each change brings);
+- ``equal-shrinking``: the tiles of one shape and the shipped halo, but every run shrinks the arena (what
+  keeping the arena brings);
+- ``halo-32``: the runtime as it is but with the previous 32-pixel halo (what the smaller halo brings);
 - ``shipped``: the runtime as it is.
 
 Reported per run: seconds, resident memory before the restoration (or decode) and at its peak; per mode:
@@ -43,19 +45,20 @@ from export.evaluation.report import emit, machine
 from pillow_blockcnn.metrics import psnr
 from pillow_blockcnn.runtime import deblocker
 
-MODES = ("before", "equal-shrinking", "shipped")
+MODES = ("before", "equal-shrinking", "halo-32", "shipped")
 _BEFORE_TILE = 640
+_BEFORE_HALO = 32
 
 
 def before_spans(length: int) -> list[tuple[int, int, int, int]]:
     """The tiling before 2026-12-07: kept parts of 640 pixels from 0 (the last the remainder), each window
-    the kept part extended by up to HALO pixels, cut at the image border."""
+    the kept part extended by up to 32 pixels, cut at the image border."""
     if length <= deblocker.ONE_PASS:
         return [(0, length, 0, length)]
     spans = []
     for start in range(0, length, _BEFORE_TILE):
         end = min(start + _BEFORE_TILE, length)
-        spans.append((start, end, max(0, start - deblocker.HALO), min(length, end + deblocker.HALO)))
+        spans.append((start, end, max(0, start - _BEFORE_HALO), min(length, end + _BEFORE_HALO)))
     return spans
 
 
@@ -67,6 +70,7 @@ def _install_shrinking() -> None:
 
 def _install_before() -> None:
     deblocker._spans = before_spans
+    deblocker.HALO = _BEFORE_HALO
     _install_shrinking()
 
 
@@ -87,6 +91,8 @@ def child(mode: str, kind: str, folder: Path, model: str, quality: int) -> None:
         _install_before()
     elif mode == "equal-shrinking":
         _install_shrinking()
+    elif mode == "halo-32":
+        deblocker.HALO = _BEFORE_HALO
     if kind == "restore":
         pixels = np.load(folder / "decoded.npy")
         deblocker.model_session(model)  # the session's build is not the restoration's time or memory

@@ -28,11 +28,13 @@ __all__ = ["HALO", "ONE_PASS", "TILE", "deblock_array"]
 ONE_PASS = 1024
 TILE = 640
 #: Context each tile borrows from its neighbours (a multiple of 8, so tiles keep the block grid). Its extra
-#: work is about 2 HALO / TILE per axis. With 192-pixel tiles (3.3x the borders per pixel of 640) a 32-pixel
-#: halo moved PSNR against the original by +0.0001 dB on average and -0.0003 dB at worst against one pass, the
-#: largest pixel difference 2 levels, as 64 did (``python -m export.studies.deblock_halo``,
-#: results/studies/deblock_halo.json, 4 training images, q30).
-HALO = 32
+#: work is about 2 HALO / TILE per axis: a 12-megapixel restoration took 0.90x the time with 16 as with 32.
+#: With 192-pixel tiles (3.3x the borders per pixel of 640), tiles of one shape and ``dblk-9``, 16 moved PSNR
+#: against the original by +0.0002 dB on average at q30 and -0.0006 dB at q10 (worst image -0.0015 dB) against
+#: one pass, the largest pixel difference 5 and 7 levels; 32 by +0.00002 and -0.00006 dB, 3 and 4 levels
+#: (``python -m export.studies.deblock_halo``, results/studies/deblock_halo_equal_tiles*.json, 8 training
+#: images). At the shipped 640 a third as many pixels lie near a border.
+HALO = 16
 _MULTIPLE = 8
 
 

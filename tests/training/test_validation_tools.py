@@ -109,8 +109,10 @@ def test_the_tiling_study_restores_the_previous_way_on_request(monkeypatch) -> N
     assert deblock_tiling.before_spans(1024) == [(0, 1024, 0, 1024)]
     releases: list[bool] = []
     monkeypatch.setattr(deblocker, "_run", lambda session, pixels, quality, release: releases.append(release))
-    monkeypatch.setattr(deblocker, "_spans", deblocker._spans)  # restored after the test with _run
+    monkeypatch.setattr(deblocker, "_spans", deblocker._spans)  # restored after the test, as _run is
+    monkeypatch.setattr(deblocker, "HALO", deblocker.HALO)
     deblock_tiling._install_before()
     assert deblocker._spans is deblock_tiling.before_spans
+    assert deblocker.HALO == 32
     deblocker._run(None, None, 30, release=False)
     assert releases == [True]  # every run of the previous way gave its memory back
