@@ -96,18 +96,21 @@ def child(mode: str, kind: str, folder: Path, model: str, quality: int) -> None:
     if kind == "restore":
         pixels = np.load(folder / "decoded.npy")
         deblocker.model_session(model)  # the session's build is not the restoration's time or memory
-    base = _high_water_mb()
-    start = time.perf_counter()
-    if kind == "restore":
-        np.save(folder / f"{mode}.npy", deblocker.deblock_array(pixels, quality, model))
     else:
         import pillow_blockcnn  # noqa: F401  (registers the BCNN format)
 
         Image.MAX_IMAGE_PIXELS = None
+    base = _high_water_mb()
+    start = time.perf_counter()
+    if kind == "restore":
+        restored = deblocker.deblock_array(pixels, quality, model)
+    else:
         with Image.open(folder / "picture.bcnn") as im:
             im.load()
     seconds = time.perf_counter() - start
     row = {"mode": mode, "kind": kind, "s": round(seconds, 2), "base_mb": round(base), "peak_mb": round(_high_water_mb())}
+    if kind == "restore":
+        np.save(folder / f"{mode}.npy", restored)
     print(json.dumps(row))
 
 
