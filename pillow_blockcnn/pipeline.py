@@ -186,7 +186,8 @@ def sample_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
 
 def sampled_sse(original: np.ndarray, decoded: np.ndarray, quality: int, model_id: str) -> tuple[int, int, int]:
     """Squared error of ``decoded`` and of its restoration over the sample windows, and their area. Each window
-    is restored with :data:`runtime.HALO` pixels of context around it, as the decoder's tiles are."""
+    is restored with :data:`runtime.HALO` pixels of context around it (cut at the image border), the context
+    a decoder's tile borrows."""
     before = after = area = 0
     h, w = decoded.shape[:2]
     for y0, x0, y1, x1 in sample_windows(h, w):

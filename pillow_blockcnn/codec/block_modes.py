@@ -34,9 +34,8 @@ class BlockModeError(ValueError):
     """A block-mode map is damaged (wrong kind byte, or the coded bits run out)."""
 
 
-def _contexts(modes: np.ndarray) -> np.ndarray:
-    """Each block's context, ``left + 2 * above`` (0 outside the plane)."""
-    bits = modes.astype(np.int8)
+def _contexts(bits: np.ndarray) -> np.ndarray:
+    """Each block's context, ``left + 2 * above`` (0 outside the plane), from the ``[BY, BX]`` 0/1 ``bits``."""
     ctx = np.zeros_like(bits)
     ctx[:, 1:] += bits[:, :-1]
     ctx[1:, :] += 2 * bits[:-1, :]
@@ -90,7 +89,8 @@ def encode_modes(modes: np.ndarray) -> bytes:
         return bytes([ALL_PLAIN])
     if modes.all():
         return bytes([ALL_PREDICTED])
-    return bytes([MIXED]) + _range_encode(_contexts(modes).ravel().tolist(), modes.ravel().astype(np.int8).tolist())
+    bits = modes.astype(np.int8)
+    return bytes([MIXED]) + _range_encode(_contexts(bits).ravel().tolist(), bits.ravel().tolist())
 
 
 def decode_modes(data: bytes, blocks_y: int, blocks_x: int) -> np.ndarray:
