@@ -83,6 +83,9 @@ def bcnn_restorer(model_id: str, option: str = "deblock") -> runtime.ModelInfo:
     option of the encoder or the decoder; a ValueError naming the choices otherwise."""
     if model_id not in _restorers():
         msg = f"{option}={model_id!r} is not a .bcnn restoration model here: use one of {_restorers()}"
+        dropped = runtime.dropped_before_release(model_id)
+        if dropped is not None:
+            msg = f"{msg}; {dropped}"
         raise ValueError(msg)
     return runtime.require_task(model_id, "deblock")
 

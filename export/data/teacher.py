@@ -1,7 +1,7 @@
 """A teacher's restorations of a data pack's training crops: the targets of a distilled run.
 
-    python -m export.data.teacher --pack runs/bcnn_pack.npz --model pillow_blockcnn/models/dblk-6.onnx \\
-        --out runs/bcnn_teacher_dblk-6.npz
+    python -m export.data.teacher --pack runs/bcnn_pack_balanced.npz --model pillow_blockcnn/models/dblk-9.onnx \\
+        --out runs/bcnn_teacher_dblk-9.npz
 
 Why a file of its own: the teacher is the shipped ONNX model, run once by onnxruntime exactly as a user's
 decode runs it (its int8 layers included), instead of a second network in every training step (which would

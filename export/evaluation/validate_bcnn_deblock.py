@@ -12,6 +12,8 @@ the same crops coded here with each table set named (no pack needed):
         pillow_blockcnn/models/dblk-9.onnx --tables balanced mse ssim jpeg \
         --out results/validation/validation_bcnn_dblk-9_tables.json
 
+(``dblk-6.onnx`` was retired before release and lives in git history: ``export/checkpoints/README.md``.)
+
 Reported per model and quality: the gain over the undeblocked decode in PSNR-RGB, Y-PSNR (MATLAB's BT.601 Y)
 and MS-SSIM (RGB mean, dB), and the restoration time per megapixel (2 threads, crops run one at a time). Also
 writes ``<out>.md``.

@@ -2,7 +2,7 @@
 
 Usage: ``python -m export.studies.bench_speed --config export/configs/deblock/deblock_v1.json [--threads 2]
 [--precision int8-partial]``, or ``--design 32,64,128:1,2,3:1,1`` (channels : encoder blocks : decoder blocks)
-for a design with no config yet, or ``--onnx pillow_blockcnn/models/dblk-6.onnx`` for a shipped model; several
+for a design with no config yet, or ``--onnx pillow_blockcnn/models/dblk-9.onnx`` for a shipped model; several
 ``--design``/``--onnx`` are timed in turns, in one process, so their ratios are comparable.
 
 Sizes a network against the speed targets before training it. ``--precision`` times it as it would ship:

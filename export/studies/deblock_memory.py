@@ -2,7 +2,8 @@
 
 Why: the 12 MP decode's peak varied 563-623 MB between runs, and dblk-6's tiles allocate and free tens of
 megabytes each; with onnxruntime's arena off, glibc's dynamic mmap threshold then keeps freed blocks in the
-heap. This study deblocks a tiled 3000x4000 copy of the bundled parrots sample with dblk-6 in a *fresh process
+heap. This study deblocks a tiled 3000x4000 copy of the bundled parrots sample with dblk-9 (dblk-6 when it
+was written: the same network) in a *fresh process
 per mode* (peak RSS is per process) and prints base and peak RSS:
 
 - ``shipped``: the runtime's sessions (arena on, each run shrinks it: ``sessions.run_options``);
@@ -74,7 +75,7 @@ def main() -> None:
         _install_arena_off_sessions()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    deblocker.deblock_array(big, 30, "dblk-6")
+    deblocker.deblock_array(big, 30, "dblk-9")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{mode} base MB {base:.0f} peak MB {peak:.0f} s {time.perf_counter() - start:.1f}", flush=True)
 

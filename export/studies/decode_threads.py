@@ -171,7 +171,7 @@ def deblock_tiles(photo_704: np.ndarray, rounds: int) -> dict[str, dict[str, flo
     x[0, :3] = photo_704.transpose(2, 0, 1) / 255.0
     x[0, 3] = 0.3
     out = {}
-    for model in ("dblk-6", "dblk-7"):
+    for model in ("dblk-9", "dblk-7"):
         data = registry.model_bytes(model)
         two, one = _session(data, 2), _session(data, 1)
         name = two.get_inputs()[0].name

@@ -3,8 +3,8 @@
     python -m export.studies.tune_tables --metric psnr --json results/studies/tables_search_v2_psnr.json
     python -m export.studies.tune_tables --metric ms_ssim --alpha-y 0.3 0.5 0.8 --alpha-c 0.2 0.4 0.8 \
         --rho 0.8 1.0 1.3 --json results/studies/tables_search_v2_ms_ssim.json
-    python -m export.studies.tune_tables --metric both --deblock dblk-6 --held-out --crop 256 --workers 2 \
-        --json results/studies/tables_search_restored.json
+    python -m export.studies.tune_tables --metric both --deblock dblk-9 --held-out --crop 256 --workers 2 \
+        --json results/studies/tables_search_restored_dblk-9.json
 
 ``--deblock ID`` scores what a decoder shows: the decoded image restored by that packaged restorer, which was
 tuned for neither table set. Its training images would flatter it, so ``--held-out`` codes the 24 images the

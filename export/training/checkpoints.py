@@ -35,14 +35,33 @@ def write_snapshot(run_dir: Path) -> Path:
     return out
 
 
+def history_command(path: str) -> str:
+    """The git command that brings back ``path`` (relative to the repository) as it was just before the
+    commit that removed it."""
+    return f"git checkout $(git rev-list -n 1 HEAD -- {path})^ -- {path}"
+
+
 def restore_hint(name: str) -> str:
     """What to tell a user whose run needs ``name``'s snapshot when the working tree lacks it: snapshots of
     finished runs are kept in git history only (``export/checkpoints/README.md``), and this restores one."""
     path = f"export/checkpoints/{name}.pt"
     return (
         f"{path} is not in the working tree (snapshots of finished runs are kept in git history only, "
-        f"export/checkpoints/README.md); restore it with: git checkout $(git rev-list -n 1 HEAD -- {path})^ -- {path}"
+        f"export/checkpoints/README.md); restore it with: {history_command(path)}"
     )
+
+
+def require_model_file(path: str, key: str) -> str:
+    """``path`` when it exists; otherwise stop with the command that restores it. A config names shipped ONNX
+    files to cut a student from or to take int8 ranges from, and models retired before release (the manifest's
+    ``retired`` list) are kept in git history only, so a finished run's config may name one that is gone."""
+    if not Path(path).exists():
+        msg = (
+            f"config {key!r}: {path} is not in the working tree (models retired before release are kept in git "
+            f"history only, pillow_blockcnn/models/manifest.json 'retired'); restore it with: {history_command(path)}"
+        )
+        raise SystemExit(msg)
+    return path
 
 
 def load_snapshot(name: str, model: torch.nn.Module) -> dict[str, Any] | None:

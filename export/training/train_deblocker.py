@@ -48,7 +48,7 @@ from export.data.crops import (
 from export.data.teacher import load_targets
 from export.evaluation.metrics import ms_ssim_rgb_db, psnr, rgb_to_y_matlab
 from export.networks.deblocker import build_model, count_params
-from export.training.checkpoints import load_snapshot, restore_hint
+from export.training.checkpoints import load_snapshot, require_model_file, restore_hint
 from export.training.losses import ms_ssim, ycbcr_to_rgb
 from export.training.prune import describe, output_agreement, prune
 from export.training.qat import FakeQuantized
@@ -242,8 +242,9 @@ def _pruned_start(model: torch.nn.Module, spec: dict[str, Any], sampler: CropSam
     """A new run's weights cut from a shipped model (``export.training.prune``): config ``prune`` =
     ``{"onnx": path, "model": the ONNX model's architecture spec, "batches": how many training batches rank
     its channels}``. Returns the record for the log."""
+    weights = read_state_dict(require_model_file(spec["onnx"], "prune.onnx"))
     teacher = build_model(spec["model"])
-    teacher.load_state_dict(read_state_dict(spec["onnx"]))
+    teacher.load_state_dict(weights)
     teacher.eval()
     batches = [sampler.batch(10_000_000 + i)[0] for i in range(int(spec.get("batches", 8)))]  # not a training step's batch
     keep = prune(teacher, model, batches)
@@ -318,7 +319,8 @@ def main() -> None:
     elif "prune" in cfg:
         pruned = _pruned_start(model, cfg["prune"], sampler)
     if qat is not None and not last.exists() and cfg["qat"].get("ranges"):
-        qat.load_onnx_ranges(cfg["qat"]["ranges"])  # export.conversion.quantize's int8 model of the starting weights
+        # export.conversion.quantize's int8 model of the starting weights
+        qat.load_onnx_ranges(require_model_file(cfg["qat"]["ranges"], "qat.ranges"))
     # To the device after every load (pruning runs its teacher on the CPU). The parameters move in place, so
     # the optimiser keeps them; loading its state again moves a resumed run's moments next to them.
     net.to(device)

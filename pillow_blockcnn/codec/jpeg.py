@@ -80,7 +80,8 @@ _SSIM_CHROMA_BY_FREQUENCY = [10, 14, 17, 20, 23, 26, 29, 32, 35, 38, 42, 45, 48,
 # Tables tuned for both metrics of what a decoder shows, the decode restored by the packaged restorer: the best
 # mean of the PSNR-RGB and MS-SSIM BD-rates against Annex K (round(16 (1 + 0.25 n)), round(10.4 (1 + 0.2 n));
 # python -m export.studies.tune_tables --metric both --deblock dblk-6 --held-out,
-# results/studies/tables_search_restored*.json).
+# results/studies/tables_search_restored*.json; still the best with dblk-9, which replaced dblk-6:
+# tables_search_restored_dblk-9.json).
 _BALANCED_LUMA_BY_FREQUENCY = [16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72]
 _BALANCED_CHROMA_BY_FREQUENCY = [10, 12, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 40]
 _FREQUENCY = np.add.outer(np.arange(8), np.arange(8)).ravel()

@@ -33,6 +33,7 @@ __all__ = [
     "ModelInfo",
     "default_model",
     "deblocker_for",
+    "dropped_before_release",
     "model_bytes",
     "model_info",
     "models",
@@ -111,6 +112,14 @@ _lock = threading.Lock()
 _registered: dict[str, tuple[ModelInfo, bytes]] = {}
 
 
+def dropped_before_release(model_id: str) -> str | None:
+    """Why ``model_id`` is no longer packaged, when an earlier pre-release shipped it (the manifest's ``retired``
+    list); None for ids this package never had. Errors about a named model say it, so a user who asks for an
+    old id learns it was dropped rather than mistyped."""
+    retired = _retired().get(model_id)
+    return None if retired is None else f"it was dropped before release ({retired.get('why', 'superseded')})"
+
+
 def _known() -> dict[str, ModelInfo]:
     with _lock:
         extra = {model_id: info for model_id, (info, _) in _registered.items()}
@@ -127,10 +136,8 @@ def model_info(model_id: str) -> ModelInfo:
     known = _known()
     if model_id in known:
         return known[model_id]
-    retired = _retired().get(model_id)
-    if retired is not None:
-        where = f"it was dropped before release ({retired.get('why', 'superseded')})"
-    else:
+    where = dropped_before_release(model_id)
+    if where is None:
         where = (
             "the file was written by a newer or modified pillow-blockcnn: install the release whose "
             "models/manifest.json lists it"

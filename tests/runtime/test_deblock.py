@@ -187,9 +187,9 @@ def test_the_packaged_deblocker_is_recommended_where_it_helps(sample) -> None:
 
 @pytest.mark.parametrize("model_id", [m.id for m in runtime.models("deblock") if "bcnn" in m.restores])
 def test_every_packaged_bcnn_restorer_brings_a_decode_closer_to_the_original(sample, model_id) -> None:
-    """The speed/quality choices a decoder may make (README: dblk-7 fastest, dblk-8 between, dblk-6 the
-    restorer before dblk-9) are real restorers of this codec's decodes, not just loadable files, and none is
-    clearly better than the one new files recommend."""
+    """The speed/quality choices a decoder may make (README: dblk-7 fastest, dblk-8 between) are real
+    restorers of this codec's decodes, not just loadable files, and none is clearly better than the one new
+    files recommend."""
     src = sample.crop((100, 60, 292, 188))
     original = np.asarray(src, dtype=np.float64)
     data = save_bytes(src, quality=20, deblock=True)
@@ -355,8 +355,13 @@ def test_a_decoder_can_run_a_faster_restorer_than_the_file_recommends(registry, 
         pillow_blockcnn.options.update(**before)
     with pytest.raises(ValueError, match="not a .bcnn restoration model"):
         pillow_blockcnn.options.update(deblock="pred-2")
-    with pytest.raises(ValueError, match="not a .bcnn restoration model"):
+    with pytest.raises(ValueError, match="not a .bcnn restoration model") as nope:
         pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="nope")
+    assert "dropped" not in str(nope.value)
+    # an id an earlier pre-release shipped: the error says it was dropped and why, not just "unknown"
+    with pytest.raises(ValueError, match=r"deblock='dblk-6' is not a .bcnn restoration model here: .*; it was "
+                       r"dropped before release \(superseded by dblk-9"):
+        pillow_blockcnn.open_bcnn(io.BytesIO(data), deblock="dblk-6")
 
 
 #: Deblocks a 1100x700 picture (two tiles) with the packaged restorer in a fresh interpreter and prints by
@@ -374,9 +379,9 @@ if sys.argv[1] == "keep":
     import onnxruntime
     deblocker.run_options = lambda session: onnxruntime.RunOptions()
 img = np.random.default_rng(0).integers(0, 256, (1100, 700, 3), dtype=np.uint8)
-sessions.session("dblk-6")
+sessions.session("dblk-9")
 before = rss_mb()
-deblocker.deblock_array(img, 30, "dblk-6")
+deblocker.deblock_array(img, 30, "dblk-9")
 print(round(rss_mb() - before))
 """
 

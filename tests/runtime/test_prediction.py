@@ -71,7 +71,7 @@ def test_a_save_can_name_its_prediction_model(registry, small) -> None:
     finally:
         runtime.unregister_model("test-predict-newer")
     with pytest.raises(ValueError, match="not a prediction model here: predict takes True, False or None"):
-        save_bytes(small, predict="dblk-6")
+        save_bytes(small, predict="dblk-9")
     with pytest.raises(ValueError, match="predict must be True, False or None"):
         save_bytes(small, predict=3)
 

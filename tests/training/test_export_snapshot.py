@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from export.networks.predictor import BlockPredictorNet
@@ -44,3 +46,22 @@ def test_a_missing_init_snapshot_is_refused_with_the_command_that_restores_it(tm
         train_deblocker._warm_start(BlockPredictorNet(width=16, depth=1), "deblock_v6")
     with pytest.raises(SystemExit, match=r"git checkout .*predict_v1\.pt"):
         train_predictor.init_from(BlockPredictorNet(width=16, depth=1), "predict_v1")
+
+
+def test_a_config_naming_a_retired_model_file_is_refused_with_the_command_that_restores_it(tmp_path, monkeypatch) -> None:
+    """Finished runs' configs cut students from, and take int8 ranges from, shipped ONNX files; a model retired
+    before release (dblk-6) is in git history only, and such a config says how to bring its file back."""
+    import json
+
+    import pytest
+
+    from export.training import train_deblocker
+
+    retired = {entry["id"] for entry in json.loads(Path("pillow_blockcnn/models/manifest.json").read_text())["retired"]}
+    assert "dblk-6" in retired
+    path = "pillow_blockcnn/models/dblk-6.onnx"
+    assert not Path(path).exists()
+    with pytest.raises(SystemExit, match=r"config 'prune.onnx': .*git checkout \$\(git rev-list -n 1 HEAD -- "
+                       r"pillow_blockcnn/models/dblk-6\.onnx\)\^ -- pillow_blockcnn/models/dblk-6\.onnx"):
+        train_deblocker._pruned_start(BlockPredictorNet(width=16, depth=1), {"onnx": path, "model": {}}, None)
+    assert snapshot.require_model_file("pillow_blockcnn/models/dblk-9.onnx", "qat.ranges").endswith("dblk-9.onnx")
