@@ -2,8 +2,9 @@
 
     python -m tests.conformance.generate     # rewrites tests/conformance/*.bcnn and manifest.json
 
-Every mode, subsampling, table set, entropy coder, tile layout and block-mode kind, the fine DC step, the
-libjpeg frame cut at 65 500 and the smallest images. The digests are of the decoded pixels *before*
+Every mode, subsampling, table set, entropy coder, tile layout and block-mode kind, the fine DC step, a
+recommended restorer (one this package ships and one no decoder ships), the libjpeg frame cut at 65 500 and
+the smallest images. The digests are of the decoded pixels *before*
 deblocking (``Image.open(f)`` with deblocking off, ``tobytes()``), which every conforming decoder must
 reproduce exactly (docs/FORMAT.md §10). Regenerate only when the format or a shipped prediction model
 changes on purpose: from 1.0 on, these files must decode the same forever.
@@ -53,6 +54,11 @@ def _cases(predictor_id: str) -> list[tuple[str, str, np.ndarray, str, dict]]:
         ("rgb420-predicted-balanced", "predicted, the tables tuned for both metrics", photo[:56, :88], "RGB",
          {"quality": 20, "tables": "balanced", "predictor": predictor_id, "force_prediction": True}),
         ("rgb420-fine-dc", "flat areas: the fine DC step", b["colour-blocks"], "RGB", {"quality": 10}),
+        ("rgb420-predicted-deblock", "predicted, a restorer recommended (flag bit 1, two model ids)",
+         photo[:40, :56], "RGB", {"quality": 15, "predictor": predictor_id, "force_prediction": True,
+                                  "deblock_model": "dblk-9"}),
+        ("gray-plain-deblock-unknown", "a restorer recommended that no decoder ships (§7: run your own)",
+         gray[:24, :40], "L", {"quality": 30, "deblock_model": "x-restorer-not-shipped"}),
         ("gray-thin-predicted", "1 x 300, predicted across 64-block tiles", gray[:1, :1].repeat(300, axis=1) + np.arange(300, dtype=np.uint8)[None] // 4,
          "L", {"quality": 50, "predictor": predictor_id, "force_prediction": True}),
         ("rgb-1x1", "the smallest image", b["tiny-1x1"], "RGB", {"quality": 75}),

@@ -51,5 +51,25 @@ def test_the_suite_covers_the_format() -> None:
         kinds |= {container.PlanePayload.from_bytes(p).modes[0] for p in parsed.planes}
         kinds |= {"fine-dc" for p in parsed.planes if container.PlanePayload.from_bytes(p).dc_step}
     assert kinds >= {0, 1, 2, "fine-dc"}
+    assert any(h.deblock and h.predicted for h in headers)
+    assert any(h.deblock and not h.predicted for h in headers)
     assert any(h.width == 65500 for h in headers)
     assert any(h.width * h.height == 1 for h in headers)
+
+
+def test_a_recommended_restorer_is_run_and_one_this_decoder_lacks_falls_back_to_its_own() -> None:
+    """docs/FORMAT.md §7: the last model id of a file whose flag bit 1 is set is a recommendation. A decoder runs
+    it when it has it, and its own current restorer when it does not; either way the exact decode underneath is
+    the recorded one."""
+    from pillow_blockcnn import runtime
+
+    headers = {n: container.read_header(io.BytesIO((HERE / n).read_bytes()))[0] for n in MANIFEST}
+    recommended = {n: h.models[-1] for n, h in headers.items() if h.deblock}
+    shipped = {m.id for m in runtime.models("deblock")}
+    assert any(m in shipped for m in recommended.values())
+    assert any(m not in shipped for m in recommended.values())
+    for name, model in recommended.items():
+        with pillow_blockcnn.open_bcnn(HERE / name) as im:
+            im.load()
+            ran = im.info["deblocked_with"]
+        assert ran == (model if model in shipped else runtime.default_model("deblock", headers[name].tables).id)
