@@ -48,6 +48,9 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
                 f"{option}={wanted!r} is not a prediction model here: {option} takes True, False or None "
                 f"(automatic), or one of {known}"
             )
+            dropped = runtime.dropped_before_release(wanted)
+            if dropped is not None:
+                msg = f"{msg}; {dropped}"
             raise ValueError(msg)
         model = runtime.require_task(wanted, "predict")
         if tables not in model.tables:

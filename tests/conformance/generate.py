@@ -4,10 +4,10 @@
 
 Every mode, subsampling, table set, entropy coder, tile layout and block-mode kind, the fine DC step, a
 recommended restorer (one this package ships and one no decoder ships), the libjpeg frame cut at 65 500 and
-the smallest images. The digests are of the decoded pixels *before*
-deblocking (``Image.open(f)`` with deblocking off, ``tobytes()``), which every conforming decoder must
-reproduce exactly (docs/FORMAT.md §10). Regenerate only when the format or a shipped prediction model
-changes on purpose: from 1.0 on, these files must decode the same forever.
+the smallest images. The digests are of the decoded pixels *before* deblocking (``Image.open(f)`` with
+deblocking off, ``tobytes()``), which every conforming decoder must reproduce exactly (docs/FORMAT.md §10).
+Regenerate only when the format or a shipped prediction model changes on purpose: from 1.0 on, these files
+must decode the same forever.
 """
 
 from __future__ import annotations

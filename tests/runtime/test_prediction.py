@@ -72,6 +72,8 @@ def test_a_save_can_name_its_prediction_model(registry, small) -> None:
         runtime.unregister_model("test-predict-newer")
     with pytest.raises(ValueError, match="not a prediction model here: predict takes True, False or None"):
         save_bytes(small, predict="dblk-9")
+    with pytest.raises(ValueError, match=r"predict='pred-1' is not a prediction model here: .*; it was dropped before"):
+        save_bytes(small, predict="pred-1")
     with pytest.raises(ValueError, match="predict must be True, False or None"):
         save_bytes(small, predict=3)
 
