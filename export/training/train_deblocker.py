@@ -14,7 +14,8 @@ from ``last.pt``: model, optimiser, scheduler, step and torch RNG are restored, 
 
 Where a new run's weights come from: ``last.pt`` (resume), else the run's committed float16 snapshot, else
 ``init`` (another run's weights, a fine-tune), else ``prune`` (a narrower network cut from a shipped ONNX
-model, ``export.training.prune``), else random. ``distill`` adds a teacher's restorations of the pack
+model, ``export.training.prune``), else ``grow`` (a shipped ONNX model with residual blocks added as the
+identity), else random. ``distill`` adds a teacher's restorations of the pack
 (``export.data.teacher``) as a second target.
 """
 
@@ -251,6 +252,27 @@ def _pruned_start(model: torch.nn.Module, spec: dict[str, Any], sampler: CropSam
     return {"from": spec["onnx"], **describe(keep), "start_psnr_vs_teacher_db": round(output_agreement(teacher, model, batches), 2)}
 
 
+def _grown_start(model: torch.nn.Module, spec: dict[str, Any]) -> dict[str, Any]:
+    """A new run's weights from a shipped ONNX model of the same widths and fewer residual blocks: config
+    ``grow`` = ``{"onnx": path}``. Every parameter the two share is copied; each residual block the shipped
+    model lacks starts as the identity (its second convolution zero), so the run starts at exactly the shipped
+    model's output and can only add what the new blocks learn. Returns the record for the log."""
+    weights = read_state_dict(require_model_file(spec["onnx"], "grow.onnx"))
+    result = model.load_state_dict(weights, strict=False)  # a width that differs is still an error
+    new_params = list(result.missing_keys)
+    if result.unexpected_keys or any(not k.endswith((".c1.weight", ".c1.bias", ".c2.weight", ".c2.bias")) for k in new_params):
+        msg = (f"config 'grow': {spec['onnx']} is not this design with fewer residual blocks (unexpected "
+               f"{result.unexpected_keys}, new {new_params})")
+        raise SystemExit(msg)
+    new_blocks = sorted({k.rsplit(".", 2)[0] for k in new_params})
+    with torch.no_grad():
+        for name in new_blocks:
+            block = model.get_submodule(name)
+            block.c2.weight.zero_()
+            block.c2.bias.zero_()
+    return {"from": spec["onnx"], "new_blocks": new_blocks}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
@@ -302,7 +324,7 @@ def main() -> None:
     qat = FakeQuantized(model, cfg["qat"].get("keep_float", KEEP_FLOAT)) if "qat" in cfg else None
     net = qat if qat is not None else model
     opt = make_optimizer(model, cfg)
-    step, best, wall_prev, pruned = 0, -float("inf"), 0.0, None
+    step, best, wall_prev, pruned, grown = 0, -float("inf"), 0.0, None, None
     last = run_dir / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -318,6 +340,8 @@ def main() -> None:
         _warm_start(model, cfg["init"])
     elif "prune" in cfg:
         pruned = _pruned_start(model, cfg["prune"], sampler)
+    elif "grow" in cfg:
+        grown = _grown_start(model, cfg["grow"])
     if qat is not None and not last.exists() and cfg["qat"].get("ranges"):
         # export.conversion.quantize's int8 model of the starting weights
         qat.load_onnx_ranges(require_model_file(cfg["qat"]["ranges"], "qat.ranges"))
@@ -330,7 +354,7 @@ def main() -> None:
     log(log_path, event="start", step=step, params=count_params(model), n_train=len(train_files),
         n_train_used=len(sampler.images), n_val=len(val_files), val_images=[f.name for f in val_files],
         val_baseline=validator.baseline(),
-        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"), pruned=pruned,
+        load_s=round(time.time() - t0, 1), resumed=last.exists() or step > 0, init=cfg.get("init"), pruned=pruned, grown=grown,
         device=str(device))
 
     s = cfg["schedule"]
