@@ -48,10 +48,7 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
                 f"{option}={wanted!r} is not a prediction model here: {option} takes True, False or None "
                 f"(automatic), or one of {known}"
             )
-            dropped = runtime.dropped_before_release(wanted)
-            if dropped is not None:
-                msg = f"{msg}; {dropped}"
-            raise ValueError(msg)
+            raise ValueError(_with_dropped(msg, wanted))
         model = runtime.require_task(wanted, "predict")
         if tables not in model.tables:
             msg = f"{option}={wanted!r} was not made for {tables!r} tables (it serves {list(model.tables)})"
@@ -77,6 +74,12 @@ def _choose(task: str, wanted: bool | str | None, option: str, tables: str) -> r
     return model if wanted else None
 
 
+def _with_dropped(msg: str, model_id: str) -> str:
+    """``msg`` about a model id the user named, with why it is gone when an earlier pre-release shipped it."""
+    dropped = runtime.dropped_before_release(model_id)
+    return msg if dropped is None else f"{msg}; {dropped}"
+
+
 def _restorers() -> list[str]:
     return [m.id for m in runtime.models("deblock") if "bcnn" in m.restores]
 
@@ -86,10 +89,7 @@ def bcnn_restorer(model_id: str, option: str = "deblock") -> runtime.ModelInfo:
     option of the encoder or the decoder; a ValueError naming the choices otherwise."""
     if model_id not in _restorers():
         msg = f"{option}={model_id!r} is not a .bcnn restoration model here: use one of {_restorers()}"
-        dropped = runtime.dropped_before_release(model_id)
-        if dropped is not None:
-            msg = f"{msg}; {dropped}"
-        raise ValueError(msg)
+        raise ValueError(_with_dropped(msg, model_id))
     return runtime.require_task(model_id, "deblock")
 
 
