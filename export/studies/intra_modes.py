@@ -218,9 +218,11 @@ def code_with_candidates(
 def rd_points(
     image_px: np.ndarray, qualities: list[int], model: str, tables: str,
     candidates: Callable[[int], Candidates] | None, mode_bits: float, free: int | None, names: tuple[str, ...],
+    side_info: bool = True,
 ) -> tuple[list[tuple[float, float]], dict]:
     """(bits per pixel, PSNR-RGB before restoration) at each quality, and how often each candidate was chosen;
-    ``candidates`` (per quality) ``None``: the network alone, the shipped closed loop."""
+    ``candidates`` (per quality) ``None``: the network alone, the shipped closed loop. ``side_info=False``
+    counts the choices as free: the bound no coding of them can beat."""
     points, usage = [], np.zeros(len(names), dtype=np.int64)
     for q in qualities:
         predictor = runtime.predictor_for(model, q)
@@ -238,7 +240,7 @@ def rd_points(
                 encoded = codec.encode(image_px, "RGB", q, tables=tables, predictor=predictor, reconstruct=True)
             # Every plane coded predicted is charged its symbols, also one the file then codes plain: the
             # estimate errs against the candidates.
-            extra = recorder.side_bits() if encoded.container.header.predicted else 0.0
+            extra = recorder.side_bits() if side_info and encoded.container.header.predicted else 0.0
             for c in recorder.choices:
                 usage += np.bincount(c, minlength=len(names))
         bits = 8 * len(container.write_container(encoded.container)) + extra
