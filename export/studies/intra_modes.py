@@ -157,14 +157,20 @@ def network_and_classical(enabled: tuple[str, ...]) -> Candidates:
     return candidates
 
 
+#: ``(candidates [K, N, 8, 8], decoded residuals [K, N, 8, 8], neighbours [N, 256], available [N, 4])`` ->
+#: ``[K, N]``: the candidate a decoder would derive for each block from the residual coded against candidate k.
+Derive = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
 def code_with_candidates(
     recorder: Recorder, mode_bits: float, free: int | None, candidates: Candidates,
     plane: np.ndarray, qtable: np.ndarray, predictor: BlockPredictor, index: int, tile: int, *,
     rdo: bool = True, force: bool = False, lam: float | np.ndarray | None = None,
-    plain: closed_loop.CodedPlane | None = None, guide: np.ndarray | None = None,
+    plain: closed_loop.CodedPlane | None = None, guide: np.ndarray | None = None, derive: Derive | None = None,
 ) -> closed_loop.CodedPlane:
     """:func:`closed_loop.code_predicted` with a choice among candidate predictions per predicted block; the RD
-    choice charges ``mode_bits`` for every candidate but ``free`` (``None``: every one)."""
+    choice charges ``mode_bits`` for every candidate but ``free`` (``None``: every one). ``derive``: the
+    decoder derives the choice itself, so a candidate is usable only where the rule recovers it."""
     h, w = plane.shape
     blocks_y, blocks_x = h // BLOCK, w // BLOCK
     lam = lagrangian(qtable) if lam is None else lam
@@ -191,6 +197,9 @@ def code_with_candidates(
         lam_v = np.broadcast_to(np.asarray(lam_b, dtype=np.float64), (n,))
         quantised = [quantise_blocks(target, c, qtable, lam_b, rdo=rdo, dc_reference=reference) for c in cands]
         costs = np.stack([q.cost(lam_b) + lam_v * (0 if k == free else mode_bits) for k, q in enumerate(quantised)])
+        if derive is not None:
+            derived = derive(cands, np.stack([q.decoded for q in quantised]), neighbours, front.available)
+            usable = usable & (derived == np.arange(len(cands))[:, None])
         costs[~usable] = np.inf
         best = costs.argmin(0)
         rows = np.arange(n)
@@ -218,7 +227,7 @@ def code_with_candidates(
 def rd_points(
     image_px: np.ndarray, qualities: list[int], model: str, tables: str,
     candidates: Callable[[int], Candidates] | None, mode_bits: float, free: int | None, names: tuple[str, ...],
-    side_info: bool = True,
+    side_info: bool = True, derive: Derive | None = None,
 ) -> tuple[list[tuple[float, float]], dict]:
     """(bits per pixel, PSNR-RGB before restoration) at each quality, and how often each candidate was chosen;
     ``candidates`` (per quality) ``None``: the network alone, the shipped closed loop. ``side_info=False``
@@ -234,7 +243,7 @@ def rd_points(
             chooser = candidates(q)
 
             def patched(*a, **k):
-                return code_with_candidates(recorder, mode_bits, free, chooser, *a, **k)
+                return code_with_candidates(recorder, mode_bits, free, chooser, *a, derive=derive, **k)
 
             with mock.patch.object(image, "code_predicted", patched):
                 encoded = codec.encode(image_px, "RGB", q, tables=tables, predictor=predictor, reconstruct=True)

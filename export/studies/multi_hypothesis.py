@@ -174,6 +174,19 @@ def with_main(main: MultiHeadPredictor, heads: MultiHeadPredictor, quality: int)
     return candidates
 
 
+def boundary_rule(cands: np.ndarray, residuals: np.ndarray, neighbours: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Decoder-side derivation: for the residual coded against each candidate k, the candidate j whose rebuilt
+    block ``clip(P_j + R_k - 128)`` continues the rebuilt neighbours most smoothly (the squared second difference
+    across the top and left borders, where those neighbours exist; ties to the lowest j)."""
+    n = neighbours.reshape(-1, 4, 8, 8).astype(np.int64)
+    above, left = n[:, 1], n[:, 3]
+    rebuilt = np.clip(cands[None].astype(np.int64) + residuals[:, None].astype(np.int64) - 128, 0, 255)  # [k, j, N, 8, 8]
+    top = (rebuilt[..., 0, :] - 2 * above[:, 7, :] + above[:, 6, :]) ** 2
+    side = (rebuilt[..., :, 0] - 2 * left[:, :, 7] + left[:, :, 6]) ** 2
+    score = top.sum(-1) * available[:, 1] + side.sum(-1) * available[:, 3]  # [k, j, N]
+    return score.argmin(axis=1)
+
+
 def _load(k: int) -> tuple[MultiHeadPredictor, int]:
     saved = torch.load(RUN / f"k{k}.pt", map_location="cpu", weights_only=False)
     model = MultiHeadPredictor(k)
@@ -182,17 +195,18 @@ def _load(k: int) -> tuple[MultiHeadPredictor, int]:
 
 
 def evaluate(heads: list[int], images_n: int, size: tuple[int, int], qualities: list[int], mode_bits: float,
-             out: Path | None, side_info: bool = True, main: int | None = None) -> dict:
+             out: Path | None, side_info: bool = True, main: int | None = None, derive: bool = False) -> dict:
     """Each model's BD-rate against ``pred-2``; ``side_info=False``: the heads' choices counted free (a bound).
     ``main``: the one-head model ``k{main}`` is candidate 0, free in the RD choice, and each model's heads
-    follow it at ``mode_bits`` each (a main prediction with alternatives the encoder picks where they pay)."""
+    follow it at ``mode_bits`` each (a main prediction with alternatives the encoder picks where they pay).
+    ``derive``: no choice is stored; the decoder derives it by :func:`boundary_rule`."""
     torch.set_num_threads(1)
     _, held_out = split()
     images = centre_crops(held_out, *size, count=images_n, either_orientation=True)
     start = time.perf_counter()
     base = [rd_points(im, qualities, "pred-2", "balanced", None, 0.0, 0, ("net",))[0] for im in images]
     result: dict = {"machine": machine(), "images": len(images), "size": list(size), "qualities": qualities,
-                    "tables": "balanced", "mode_bits": mode_bits, "side_info": side_info, "main": main, "config": CONFIG,
+                    "tables": "balanced", "mode_bits": mode_bits, "side_info": side_info and not derive, "main": main, "derive": derive, "config": CONFIG,
                     "models": {}}
     for k in heads:
         model, step = _load(k)
@@ -204,7 +218,8 @@ def evaluate(heads: list[int], images_n: int, size: tuple[int, int], qualities: 
             chooser, free, bits, names = (lambda q, m=model: with_main(first, m, q)), 0, mode_bits, ("main", *names)
         curves, usage = [], dict.fromkeys(names, 0)
         for im in images:
-            pts, used = rd_points(im, qualities, "pred-2", "balanced", chooser, bits, free, names, side_info)
+            pts, used = rd_points(im, qualities, "pred-2", "balanced", chooser, 0.0 if derive else bits, free, names,
+                                  side_info and not derive, boundary_rule if derive else None)
             curves.append(pts)
             usage = {c: usage[c] + used[c] for c in names}
         per_image = bd_rates(base, curves)
@@ -229,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--qualities", type=int, nargs="+", default=[10, 20, 30, 40, 60])
     e.add_argument("--mode-bits", type=float, default=None, help="bits the RD choice charges a head (default log2 K)")
     e.add_argument("--free-choices", action="store_true", help="count the heads' choices as free: the bound")
+    e.add_argument("--derive", action="store_true", help="store no choice: the decoder derives it (boundary_rule)")
     e.add_argument("--main", type=int, default=None, help="the one-head model k<MAIN> as a free candidate 0")
     e.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -237,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         bits = args.mode_bits if args.mode_bits is not None else math.log2(max(args.heads))
         evaluate(args.heads, args.images, tuple(args.size), args.qualities, bits, args.json, not args.free_choices,
-                 args.main)
+                 args.main, args.derive)
 
 
 if __name__ == "__main__":
