@@ -215,9 +215,13 @@ class PackSampler:
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
-    """A pack written by :func:`main` (object arrays hold the validation crops)."""
+    """A pack written by :func:`main` (object arrays hold the validation crops), or by
+    ``export.data.compact_pack``, expanded to the arrays of the pack it came from."""
+    from export.data import compact_pack  # it imports this module
+
     with np.load(path, allow_pickle=True) as data:
-        return {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files}
+    return compact_pack.expand(arrays) if compact_pack.is_compact(list(arrays)) else arrays
 
 
 def merge_packs(packs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
