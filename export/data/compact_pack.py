@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from export.data.bcnn_pack import TABLES, to_gray
+from export.data.bcnn_pack import TABLES, _objects, load, to_gray
 from pillow_blockcnn import pipeline
 from pillow_blockcnn.format import container
 
@@ -130,12 +130,6 @@ def compact(pack: dict[str, np.ndarray], workers: int = 2) -> dict[str, np.ndarr
     return out
 
 
-def _objects(arrays: list[np.ndarray]) -> np.ndarray:
-    out = np.empty(len(arrays), dtype=object)
-    out[:] = arrays
-    return out
-
-
 def expand(data: dict[str, np.ndarray], workers: int | None = None) -> dict[str, np.ndarray]:
     """The pack a compact pack came from, array for array: the clean crops unpacked, the files decoded."""
     workers = workers or os.cpu_count() or 1
@@ -162,8 +156,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
-    from export.data.bcnn_pack import load
-
     out = compact(load(args.pack), args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **out)
