@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EXACT_CUDA_OPTIONS", "clear_sessions", "provider_entries", "providers", "run_options", "session"]
 
-#: CUDA provider options under which an integer-arithmetic model computes its integers exactly: TF32 (the
-#: provider's default for float32 GEMMs and convolutions) keeps only 10 mantissa bits of each input, which
-#: breaks integers above 2^11; in full float32 every sum below 2^24 is exact in any order, so cuBLAS's and
-#: cuDNN's choice of algorithm cannot change a result (docs/FORMAT.md §5.2).
+#: CUDA provider options under which an integer-arithmetic model computes its integers exactly: in full float32
+#: every sum below 2^24 is exact in any order, so cuBLAS's and cuDNN's choice of algorithm cannot change a
+#: result (docs/FORMAT.md §5.2). TF32 (the provider's default) keeps 11 significant bits of each operand, which
+#: an integer model's operands (at most 8) never exceed, so it would be exact too; it is switched off all the
+#: same, so that exactness never rests on how a provider rounds its operands (docs/FORMAT.md §10).
 EXACT_CUDA_OPTIONS: dict[str, str] = {"use_tf32": "0", "cudnn_conv_algo_search": "DEFAULT"}
 
 
