@@ -127,6 +127,15 @@ class Recorder:
     def __init__(self, kinds: int) -> None:
         self.kinds = kinds
         self.choices: list[np.ndarray] = []
+        #: ``[kinds, kinds]`` counts of (the left block's choice, this block's) over predicted blocks whose left
+        #: neighbour is predicted: whether a context could code the choice for less than its entropy
+        self.pairs = np.zeros((kinds, kinds), dtype=np.int64)
+
+    def record(self, chosen: np.ndarray, modes: np.ndarray) -> None:
+        """One plane's choices ``[BY, BX]`` where ``modes`` (predicted) holds."""
+        self.choices.append(chosen[modes])
+        both = modes[:, 1:] & modes[:, :-1]
+        np.add.at(self.pairs, (chosen[:, :-1][both], chosen[:, 1:][both]), 1)
 
     def side_bits(self) -> float:
         """Zeroth-order entropy of the chosen candidate over each plane's predicted blocks, in bits."""
@@ -220,7 +229,7 @@ def code_with_candidates(
         rebuilt = closed_loop._add_residual(offset, residual)
         sse += int(np.where(use, best_sse, plain_sse).sum())
         reader.flat[reader.origin(by, bx)[:, None] + reader.inside] = rebuilt.reshape(n, BLOCK * BLOCK)
-    recorder.choices.append(chosen[modes])
+    recorder.record(chosen, modes)
     return closed_loop.CodedPlane(levels, modes, recon[BLOCK:-BLOCK, BLOCK:-BLOCK].copy(), sse)
 
 
@@ -228,11 +237,13 @@ def rd_points(
     image_px: np.ndarray, qualities: list[int], model: str, tables: str,
     candidates: Callable[[int], Candidates] | None, mode_bits: float, free: int | None, names: tuple[str, ...],
     side_info: bool = True, derive: Derive | None = None,
-) -> tuple[list[tuple[float, float]], dict]:
+) -> tuple[list[tuple[float, float]], dict, np.ndarray]:
     """(bits per pixel, PSNR-RGB before restoration) at each quality, and how often each candidate was chosen;
     ``candidates`` (per quality) ``None``: the network alone, the shipped closed loop. ``side_info=False``
-    counts the choices as free: the bound no coding of them can beat."""
+    counts the choices as free: the bound no coding of them can beat. Also returns :attr:`Recorder.pairs`
+    summed over the qualities."""
     points, usage = [], np.zeros(len(names), dtype=np.int64)
+    pairs = np.zeros((len(names), len(names)), dtype=np.int64)
     for q in qualities:
         predictor = runtime.predictor_for(model, q)
         recorder = Recorder(len(names))
@@ -252,9 +263,24 @@ def rd_points(
             extra = recorder.side_bits() if side_info and encoded.container.header.predicted else 0.0
             for c in recorder.choices:
                 usage += np.bincount(c, minlength=len(names))
+            pairs += recorder.pairs
         bits = 8 * len(container.write_container(encoded.container)) + extra
         points.append((bits / (image_px.shape[0] * image_px.shape[1]), psnr(image_px, encoded.reconstruction)))
-    return points, {c: int(u) for c, u in zip(names, usage, strict=True)}
+    return points, {c: int(u) for c, u in zip(names, usage, strict=True)}, pairs
+
+
+def choice_entropies(pairs: np.ndarray) -> dict[str, float]:
+    """From :attr:`Recorder.pairs`: the entropy of a block's choice, and given its left neighbour's, in bits."""
+
+    def entropy(counts: np.ndarray) -> float:
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log2(p)).sum()) + 0.0  # not -0.0 for one kind
+
+    total = pairs.sum()
+    if total == 0:
+        return {"bits": 0.0, "bits_given_left": 0.0}
+    given = sum(row.sum() / total * entropy(row) for row in pairs if row.sum())
+    return {"bits": round(entropy(pairs.sum(axis=0)), 3), "bits_given_left": round(float(given), 3)}
 
 
 def bd_rates(base: list[list[tuple[float, float]]], curves: list[list[tuple[float, float]]]) -> list[float]:
@@ -286,8 +312,8 @@ def main(argv: list[str] | None = None) -> dict:
         chooser = network_and_classical(sets[name])
         curves, usage = [], dict.fromkeys(CANDIDATES, 0)
         for im in images:
-            pts, used = rd_points(im, args.qualities, args.model, args.tables, lambda q, c=chooser: c,
-                                  args.mode_bits, 0, CANDIDATES)
+            pts, used, _ = rd_points(im, args.qualities, args.model, args.tables, lambda q, c=chooser: c,
+                                     args.mode_bits, 0, CANDIDATES)
             curves.append(pts)
             usage = {c: usage[c] + used[c] for c in CANDIDATES}
         per_image = bd_rates(base, curves)

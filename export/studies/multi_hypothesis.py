@@ -39,7 +39,7 @@ from export.data.bcnn_pack import split
 from export.data.crops import centre_crops, list_images, load_rgb, split_holdout
 from export.evaluation.report import emit, machine
 from export.networks.int_predictor import IntegerLayer, IntPredictorNet, centred_inputs
-from export.studies.intra_modes import Candidates, bd_rates, rd_points
+from export.studies.intra_modes import Candidates, bd_rates, choice_entropies, rd_points
 from export.training.checkpoints import snapshot_path
 from export.training.records import log
 from export.training.schedule import lr_at
@@ -216,15 +216,17 @@ def evaluate(heads: list[int], images_n: int, size: tuple[int, int], qualities: 
         else:
             first = _load(main)[0]
             chooser, free, bits, names = (lambda q, m=model: with_main(first, m, q)), 0, mode_bits, ("main", *names)
-        curves, usage = [], dict.fromkeys(names, 0)
+        curves, usage, pairs = [], dict.fromkeys(names, 0), np.zeros((len(names), len(names)), dtype=np.int64)
         for im in images:
-            pts, used = rd_points(im, qualities, "pred-2", "balanced", chooser, 0.0 if derive else bits, free, names,
-                                  side_info and not derive, boundary_rule if derive else None)
+            pts, used, pair_counts = rd_points(im, qualities, "pred-2", "balanced", chooser, 0.0 if derive else bits,
+                                               free, names, side_info and not derive, boundary_rule if derive else None)
             curves.append(pts)
             usage = {c: usage[c] + used[c] for c in names}
+            pairs += pair_counts
         per_image = bd_rates(base, curves)
         result["models"][f"k{k}"] = {"step": step, "bd_rate_mean_pct": round(float(np.mean(per_image)), 3),
-                                     "bd_rate_per_image_pct": [round(b, 2) for b in per_image], "usage": usage}
+                                     "bd_rate_per_image_pct": [round(b, 2) for b in per_image], "usage": usage,
+                                     "choice_entropy": choice_entropies(pairs)}
         print(f"k{k}", json.dumps(result["models"][f"k{k}"]), flush=True)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     return emit(result, out)
