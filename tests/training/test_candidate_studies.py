@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from export.networks.int_predictor import IntPredictorNet
-from export.studies.intra_modes import CANDIDATES, Recorder, classical, code_with_candidates
+from export.studies.intra_modes import CANDIDATES, Recorder, choice_entropies, classical, code_with_candidates
 from export.studies.multi_hypothesis import MultiHeadPredictor, boundary_rule, head_candidates
 from pillow_blockcnn.codec.closed_loop import code_plain, code_predicted
 
@@ -113,3 +113,18 @@ def test_the_boundary_rule_derives_the_candidate_that_continues_the_neighbours()
     residual = np.full((2, 1, 8, 8), 128, dtype=np.uint8)  # a zero residual against either candidate
     derived = boundary_rule(cands, residual, n.reshape(1, 256), np.ones((1, 4), dtype=bool))
     assert derived.tolist() == [[1], [1]]
+
+
+def test_the_choice_entropy_counts_left_neighbours_and_sees_a_predictable_choice() -> None:
+    recorder = Recorder(2)
+    chosen = np.array([[0, 0, 1, 1], [1, 1, 0, 0]])
+    modes = np.array([[True, True, True, True], [True, False, True, True]])
+    recorder.record(chosen, modes)
+    assert recorder.choices[0].tolist() == [0, 0, 1, 1, 1, 0, 0]
+    # pairs (left, this) where both are predicted: (0,0) (0,1) (1,1) in row 0, (0,0) in row 1
+    assert recorder.pairs.tolist() == [[2, 1], [0, 1]]
+    alternating = Recorder(2)
+    alternating.record(np.array([[0, 1, 0, 1, 0, 1, 0, 1]]), np.ones((1, 8), dtype=bool))
+    entropy = choice_entropies(alternating.pairs)
+    assert entropy["bits"] > 0.95
+    assert entropy["bits_given_left"] == 0.0
