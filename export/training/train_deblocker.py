@@ -4,8 +4,11 @@ same code and data on a GPU (a machine without ``../shared`` needs only the pack
 Usage (from the repository root)::
 
     nohup .venv/bin/python -m export.training.train_deblocker --config export/configs/deblock/deblock_v1.json > runs/deblock_v1.out 2>&1 &
-    python -m export.training.train_deblocker --config export/configs/deblock/deblock_v16.json --device cuda \
-        --run-dir $OUT/deblock_v16
+    python -m export.training.train_deblocker --config export/configs/deblock/deblock_v21_gpu.json --device cuda \
+        --run-dir $OUT/deblock_v21_gpu --max-minutes 8
+
+(``--max-minutes`` ends a run inside a device call's limit with a validated checkpoint; the same command resumes
+it from ``last.pt``.)
 
 Writes ``runs/<name>/``: ``last.pt`` (every ``ckpt_minutes`` and at each validation), ``best.pt`` (highest mean
 validation gain, Y and RGB averaged), ``log.jsonl`` and ``config.json``. Restarting the same command resumes
@@ -279,6 +282,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this step (smoke tests)")
     ap.add_argument("--run-dir", type=Path, default=None, help="override runs/<name>")
     ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda; same code, same data")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop after this many minutes of training, with a validated checkpoint (a device call's limit)")
     args = ap.parse_args()
     device = torch.device(args.device)
 
@@ -387,7 +392,8 @@ def main() -> None:
         if step % cfg["log_every"] == 0:
             log(log_path, step=step, loss=float(np.mean(losses)), lr=lr, wall_s=round(wall_prev + time.time() - t_start, 1))
             losses = []
-        if step % cfg["val_every"] == 0 or step == stop:
+        out_of_time = args.max_minutes is not None and time.time() - t_start >= 60 * args.max_minutes
+        if step % cfg["val_every"] == 0 or step == stop or out_of_time:
             tv = time.time()
             val = validator(net)
             score = selection_score(val, cfg)
@@ -401,9 +407,13 @@ def main() -> None:
         elif time.time() - t_ckpt > 60 * cfg["ckpt_minutes"]:
             save(last, **state())
             t_ckpt = time.time()
+        if out_of_time:
+            break
     if stopping:
         save(last, **state())
-    log(log_path, event="stop", step=step, total_iters=total, signal=stopping[0] if stopping else None, wall_s=round(wall_prev + time.time() - t_start, 1))
+    timed_out = args.max_minutes is not None and step < stop and not stopping
+    log(log_path, event="stop", step=step, total_iters=total, signal=stopping[0] if stopping else None,
+        max_minutes=args.max_minutes if timed_out else None, wall_s=round(wall_prev + time.time() - t_start, 1))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,22 @@ def test_sigterm_saves_and_stops(tmp_path, sample) -> None:
     assert torch.load(run / "last.pt", weights_only=False)["step"] == stop["step"]
 
 
+def test_max_minutes_stops_with_a_validated_checkpoint_and_the_run_resumes(tmp_path, sample, monkeypatch) -> None:
+    cfg = _setup(tmp_path, sample, total=5)
+    run = tmp_path / "run"
+    _train(monkeypatch, cfg, run, "--max-minutes", "0")  # out of time after the first step
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["event"] == "stop"
+    assert records[-1]["step"] == 1
+    assert records[-1]["max_minutes"] == 0
+    assert any("val" in r and r["step"] == 1 for r in records)
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 1
+    assert (run / "best.pt").exists()
+    _train(monkeypatch, cfg, run)
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 5
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["max_minutes"] is None
+
+
 def test_warm_start_takes_another_runs_weights_and_a_fresh_schedule(tmp_path, sample, monkeypatch) -> None:
     cfg_path = _setup(tmp_path, sample, total=3)
     monkeypatch.chdir(tmp_path)
