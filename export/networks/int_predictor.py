@@ -176,8 +176,13 @@ class IntPredictorNet(nn.Module):
         for prev, layer in zip(self.layers[:-1], self.layers[1:], strict=True):
             layer.in_exp = int(prev.out_exp)
 
-    def forward(self, context: torch.Tensor, info: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
-        """``guide``: a luma-guided network's guide windows [N, 16, 24] / 255 (``None``: all luma planes)."""
+    def offsets(
+        self, context: torch.Tensor, info: torch.Tensor, guide: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the last layer's output [N, outputs], ``base`` [N]): what :meth:`forward` adds up into blocks. A
+        network whose last layer is wider (several predictions per block, ``export.studies.multi_hypothesis``)
+        shapes the output its own way. ``guide``: a luma-guided network's guide windows [N, 16, 24] / 255
+        (``None``: all luma planes)."""
         x, base = centred_inputs(context, info)
         if self.guide:
             extra = centred_guide(guide, info) if guide is not None else x.new_zeros(len(x), GUIDE_INPUTS)
@@ -186,6 +191,11 @@ class IntPredictorNet(nn.Module):
         for layer in self.layers:
             a = layer(a)
             self._chain_exponents()
+        return a, base
+
+    def forward(self, context: torch.Tensor, info: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """``guide``: a luma-guided network's guide windows [N, 16, 24] / 255 (``None``: all luma planes)."""
+        a, base = self.offsets(context, info, guide)
         return base[:, None, None] + a.reshape(-1, 8, 8)
 
     def integer_layers(self) -> list[tuple[np.ndarray, np.ndarray, int]]:

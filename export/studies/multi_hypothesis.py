@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from export.data.bcnn_pack import split
 from export.data.crops import centre_crops, list_images, load_rgb, split_holdout
 from export.evaluation.report import emit, machine
-from export.networks.int_predictor import IntegerLayer, IntPredictorNet, centred_inputs
+from export.networks.int_predictor import IntegerLayer, IntPredictorNet
 from export.studies.intra_modes import Candidates, bd_rates, choice_entropies, rd_points
 from export.training.checkpoints import snapshot_path
 from export.training.records import log
@@ -80,11 +80,7 @@ class MultiHeadPredictor(nn.Module):
         self.net.load_state_dict(state)
 
     def forward(self, context: torch.Tensor, info: torch.Tensor) -> torch.Tensor:
-        x, base = centred_inputs(context, info)
-        a = x
-        for layer in self.net.layers:
-            a = layer(a)
-            self.net._chain_exponents()
+        a, base = self.net.offsets(context, info)
         return base[:, None, None, None] + a.reshape(-1, self.heads, 8, 8)
 
 
