@@ -121,6 +121,15 @@ def classical(neighbours: np.ndarray, available: np.ndarray) -> tuple[np.ndarray
     return out, np.stack(usable)
 
 
+def entropy_bits(counts: np.ndarray) -> float:
+    """The zeroth-order entropy of symbols drawn ``counts`` times each, in bits per symbol (0 for none)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.sum() == 0:
+        return 0.0
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum()) + 0.0  # not -0.0 for one kind
+
+
 class Recorder:
     """The candidates the closed loop chose, per plane call, for the side-information estimate."""
 
@@ -139,12 +148,9 @@ class Recorder:
 
     def side_bits(self) -> float:
         """Zeroth-order entropy of the chosen candidate over each plane's predicted blocks, in bits."""
-        total = 0.0
-        for chosen in self.choices:
-            counts = np.bincount(chosen, minlength=self.kinds).astype(np.float64)
-            p = counts[counts > 0] / counts.sum() if counts.sum() else np.ones(1)
-            total += float(-(counts[counts > 0] * np.log2(p)).sum()) + 4 * self.kinds  # + a small header
-        return total
+        # + a small header per plane: the adaptive coder's start
+        return sum(len(chosen) * entropy_bits(np.bincount(chosen, minlength=self.kinds)) + 4 * self.kinds
+                   for chosen in self.choices)
 
 
 #: ``(neighbours [N, 256], available [N, 4], plane index, the network's prediction [N, 8, 8])`` ->
@@ -271,16 +277,9 @@ def rd_points(
 
 def choice_entropies(pairs: np.ndarray) -> dict[str, float]:
     """From :attr:`Recorder.pairs`: the entropy of a block's choice, and given its left neighbour's, in bits."""
-
-    def entropy(counts: np.ndarray) -> float:
-        p = counts[counts > 0] / counts.sum()
-        return float(-(p * np.log2(p)).sum()) + 0.0  # not -0.0 for one kind
-
     total = pairs.sum()
-    if total == 0:
-        return {"bits": 0.0, "bits_given_left": 0.0}
-    given = sum(row.sum() / total * entropy(row) for row in pairs if row.sum())
-    return {"bits": round(entropy(pairs.sum(axis=0)), 3), "bits_given_left": round(float(given), 3)}
+    given = sum(row.sum() / total * entropy_bits(row) for row in pairs) if total else 0.0
+    return {"bits": round(entropy_bits(pairs.sum(axis=0)), 3), "bits_given_left": round(float(given), 3)}
 
 
 def bd_rates(base: list[list[tuple[float, float]]], curves: list[list[tuple[float, float]]]) -> list[float]:
