@@ -111,11 +111,18 @@ def compact(pack: dict[str, np.ndarray], workers: int = 2) -> dict[str, np.ndarr
             val_unique.append(clean)
             match = len(val_unique) - 1
         val_index.append(match)
-    val_jobs = [(clean, decoded, int(q), TABLES, VAL_SUBSAMPLING)
-                for clean, decoded, q in zip(pack["val_clean"], pack["val_decoded"], pack["val_quality"], strict=True)]
+    val_items = list(zip(pack["val_clean"], pack["val_decoded"], pack["val_quality"], strict=True))
     with ProcessPoolExecutor(workers) as pool:
         files = list(pool.map(_compact_item, jobs, chunksize=8))
-        val_files = list(pool.map(_compact_item, val_jobs))
+        val_files = []
+        if val_items:
+            # A pack codes its validation crops with one table set: the first crop finds it, and the others try it
+            # first instead of re-encoding with every set before it.
+            clean, decoded, q = val_items[0]
+            val_files.append(_compact_item((clean, decoded, int(q), TABLES, VAL_SUBSAMPLING)))
+            found = TABLES[val_files[0][1]]
+            order = (found, *(t for t in TABLES if t != found))
+            val_files += pool.map(_compact_item, [(c, d, int(q), order, VAL_SUBSAMPLING) for c, d, q in val_items[1:]])
         webps = list(pool.map(_webp, pack["clean"], gray, chunksize=16))
         val_webps = list(pool.map(_webp, val_unique, [False] * len(val_unique)))
     out: dict[str, np.ndarray] = {}
