@@ -26,7 +26,7 @@ import numpy as np
 
 Method = Literal["cubic", "pchip"]
 
-__all__ = ["Method", "bd_rate", "overlap", "select_up_to"]
+__all__ = ["Method", "bd_rate", "bd_rates", "overlap", "select_up_to"]
 
 
 def select_up_to(rate: Sequence[float], quality: Sequence[float], max_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +135,14 @@ def bd_rate(
     mean_anchor = integral(*curves[0], lo, hi) / (hi - lo)
     mean_test = integral(*curves[1], lo, hi) / (hi - lo)
     return float(100.0 * np.expm1(mean_test - mean_anchor))
+
+
+def bd_rates(
+    anchors: Sequence[Sequence[tuple[float, float]]], tests: Sequence[Sequence[tuple[float, float]]]
+) -> list[float]:
+    """:func:`bd_rate` of each image's test curve against its anchor curve, each curve a list of (rate, PSNR)
+    points: what the studies that code held-out images both ways report per image."""
+    return [
+        bd_rate([r for r, _ in anchor], [q for _, q in anchor], [r for r, _ in test], [q for _, q in test])
+        for anchor, test in zip(anchors, tests, strict=True)
+    ]

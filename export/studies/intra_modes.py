@@ -31,7 +31,7 @@ import numpy as np
 
 from export.data.bcnn_pack import split
 from export.data.crops import centre_crops
-from export.evaluation.bdrate import bd_rate
+from export.evaluation.bdrate import bd_rates
 from export.evaluation.metrics import psnr
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec, runtime
@@ -280,12 +280,6 @@ def choice_entropies(pairs: np.ndarray) -> dict[str, float]:
     total = pairs.sum()
     given = sum(row.sum() / total * entropy_bits(row) for row in pairs) if total else 0.0
     return {"bits": round(entropy_bits(pairs.sum(axis=0)), 3), "bits_given_left": round(float(given), 3)}
-
-
-def bd_rates(base: list[list[tuple[float, float]]], curves: list[list[tuple[float, float]]]) -> list[float]:
-    """Each image's BD-rate (%) of ``curves`` against ``base``."""
-    return [bd_rate([r for r, _ in ref], [p for _, p in ref], [r for r, _ in test], [p for _, p in test])
-            for ref, test in zip(base, curves, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -37,9 +37,10 @@ from torch.nn import functional as F
 
 from export.data.bcnn_pack import split
 from export.data.crops import centre_crops, list_images, load_rgb, split_holdout
+from export.evaluation.bdrate import bd_rates
 from export.evaluation.report import emit, machine
 from export.networks.int_predictor import IntegerLayer, IntPredictorNet
-from export.studies.intra_modes import Candidates, bd_rates, choice_entropies, rd_points
+from export.studies.intra_modes import Candidates, choice_entropies, rd_points
 from export.training.checkpoints import snapshot_path
 from export.training.records import log
 from export.training.schedule import lr_at

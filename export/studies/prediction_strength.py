@@ -26,7 +26,7 @@ import numpy as np
 
 from export.data.bcnn_pack import split
 from export.data.crops import centre_crops
-from export.evaluation.bdrate import bd_rate
+from export.evaluation.bdrate import bd_rates
 from export.evaluation.metrics import psnr
 from export.evaluation.report import emit, machine
 from pillow_blockcnn import codec, runtime
@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         "strengths": {},
     }
     for s in strengths:
-        per_image = [
-            bd_rate([r for r, _ in ref], [p for _, p in ref], [r for r, _ in test], [p for _, p in test])
-            for ref, test in zip(curves[1.0], curves[s], strict=True)
-        ]
+        per_image = bd_rates(curves[1.0], curves[s])
         result["strengths"][str(s)] = {"bd_rate_mean_pct": round(float(np.mean(per_image)), 3),
                                        "bd_rate_per_image_pct": [round(b, 2) for b in per_image]}
     result["wall_s"] = round(time.perf_counter() - start, 1)

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from export.evaluation import evaluate_compression as ev
-from export.evaluation.bdrate import _pchip_integral, bd_rate, overlap, select_up_to
+from export.evaluation.bdrate import _pchip_integral, bd_rate, bd_rates, overlap, select_up_to
 
 # Mean Kodak points of Pillow JPEG 4:2:0 optimize=True, q 5..50: a realistic, unevenly spaced curve.
 JPEG_BPP = [0.141, 0.256, 0.359, 0.449, 0.533, 0.610, 0.743, 0.869]
@@ -34,6 +34,14 @@ def test_scaled_rates_give_that_bd_rate(method: str, factor: float) -> None:
     scaled = [factor * r for r in JPEG_BPP]
     expected = 100.0 * (factor - 1.0)
     assert bd_rate(JPEG_BPP, JPEG_PSNR, scaled, JPEG_PSNR, method=method) == pytest.approx(expected, abs=0.1)
+
+
+def test_bd_rates_pairs_each_images_curves() -> None:
+    anchor = list(zip(JPEG_BPP, JPEG_PSNR, strict=True))
+    tests = [[(0.8 * r, q) for r, q in anchor], [(1.25 * r, q) for r, q in anchor]]
+    assert bd_rates([anchor, anchor], tests) == pytest.approx([-20.0, 25.0], abs=0.1)
+    with pytest.raises(ValueError):
+        bd_rates([anchor], tests)
 
 
 def test_bd_rate_uses_only_the_shared_psnr_interval() -> None:
